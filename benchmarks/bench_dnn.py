@@ -1,0 +1,592 @@
+"""Throughput of the paper's 784-100-100-10 DNN: one trial at a time vs. the batched trainer.
+
+Methods, all training with batch 100, Adam (lr 1e-3), init N(0, 0.1²), float32:
+
+* (a) ``torchvision-style``: one trial the way a researcher usually writes it. A dataset that
+  serves 28x28 uint8 images exactly like ``torchvision.datasets.MNIST`` (its own ``__getitem__``:
+  one PIL image per sample, then ``transforms.ToTensor()``), ``DataLoader(batch_size=100,
+  shuffle=True)``, ``nn.Sequential`` and ``torch.optim.Adam``.
+* (b) ``in-memory tensors``: one trial over pre-scaled float tensors on the device, the loop of
+  ``weightzoo.reference.train_reference`` (same init and data order as the batched trainer).
+* (c) ``batched trainer``: ``EnsembleTrainer.train_epoch`` for T trials at once; the training
+  set holds ``steps * 100`` samples, so one epoch is exactly ``steps`` steps.
+* ``matmul``: a plain 1024³ float32 matmul, the machine's arithmetic rate in the same run.
+
+Methods are interleaved round by round (a, b, c1, c10, c100, matmul, a, b, ...) because the
+CPU's speed drifts; round 0 is a warm-up and is not reported. Ratios are taken within a round
+and the table shows medians over ``--repeats`` rounds.
+
+Run ``python benchmarks/bench_dnn.py --help``; ``benchmarks/README.md`` explains the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import math
+import os
+import platform
+import resource
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+from weightzoo.models import get_family
+from weightzoo.reference import reference_model
+from weightzoo.trainer import (
+    EnsembleTrainer,
+    TensorData,
+    TrainSettings,
+    batch_slices,
+    data_generators,
+    epoch_orders,
+    resolve_device,
+    trial_seed,
+)
+
+ARCH = {"widths": [100, 100]}
+IMAGE_SHAPE = (1, 28, 28)
+NUM_CLASSES = 10
+BATCH = 100
+LR = 1e-3
+INIT_STD = 0.1
+MATMUL_N = 1024
+BASE_SEED = 0
+
+# glibc hands allocations above its mmap threshold (dynamic, at most this on 64-bit) straight to
+# mmap and unmaps them on free, and trims a large free heap top; a big tensor allocated anew every
+# step (the [T, 100, 784] fc1 gradient is 31 MB at T = 100) then gets fresh, faulting pages
+# every step.
+GLIBC_MMAP_THRESHOLD_MAX = 32 << 20
+# What --malloc-tuned sets before re-running the script. THP_MEM_ALLOC_ENABLE makes torch align
+# big CPU tensors to 2 MiB (transparent huge pages); the MALLOC_* values keep freed memory in
+# the process instead of returning it to the kernel.
+MALLOC_TUNED_ENV = {
+    "THP_MEM_ALLOC_ENABLE": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 36),
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 36),
+}
+ALLOCATOR_ENV_VARS = (*MALLOC_TUNED_ENV, "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_", "LD_PRELOAD")
+# A (c) run re-faulting more pages than this per step gets the --malloc-tuned hint.
+FAULTS_PER_STEP_HINT = 1000
+
+TARGET_CPU_X_A = 15.0
+TARGET_CPU_PCT_MATMUL = 50.0
+TARGET_GPU_X_A = 300.0
+
+
+# --------------------------------------------------------------------------- arithmetic
+def layer_sizes() -> list[int]:
+    """[784, 100, 100, 10]."""
+    return [math.prod(IMAGE_SHAPE), *ARCH["widths"], NUM_CLASSES]
+
+
+def flop_per_trial_step(sizes: list[int], batch: int) -> float:
+    """FLOP of one training step of one trial (matmuls only; 1 multiply-add = 2 FLOP).
+
+    forward:              2·B·Σ_l in_l·out_l            (784·100 + 100·100 + 100·10 = 89 400)
+    backward, weights:    2·B·Σ_l in_l·out_l            (same as forward)
+    backward, inputs:     2·B·Σ_{l≥2} in_l·out_l        (no gradient w.r.t. the images)
+    -> 2·100·(2·89 400 + 11 000) ≈ 38 MFLOP at B = 100.
+    """
+    macs = [n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)]
+    return 2.0 * batch * (2 * sum(macs) + sum(macs[1:]))
+
+
+# --------------------------------------------------------------------------- data
+def load_images(source: str, n: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """``n`` training images uint8 ``[n, 1, 28, 28]`` and labels int64 ``[n]``, plus where they
+    came from. Real Fashion-MNIST when it is installed (tiled if ``n`` > 60 000), else noise."""
+    if source in ("auto", "fashion-mnist"):
+        try:
+            from weightzoo.data import read_raw
+
+            raw = read_raw(
+                "fashion-mnist", download=False, verify_checksums=False, log=lambda _: None
+            )
+            reps = math.ceil(n / len(raw.x_train))
+            x = np.concatenate([raw.x_train] * reps)[:n]
+            y = np.concatenate([raw.y_train] * reps)[:n]
+            return x, y, f"fashion-mnist ({raw.source})"
+        except Exception as e:  # not installed / unreadable: fall back unless asked for it
+            if source == "fashion-mnist":
+                raise
+            print(
+                f"note: fashion-mnist unavailable ({type(e).__name__}), using noise",
+                file=sys.stderr,
+            )
+    rng = np.random.default_rng(BASE_SEED)
+    x = rng.integers(0, 256, size=(n, *IMAGE_SHAPE), dtype=np.uint8)
+    y = rng.integers(0, NUM_CLASSES, size=n, dtype=np.int64)
+    return x, y, "synthetic uint8 noise"
+
+
+class InMemoryMNIST(datasets.VisionDataset):
+    """``torchvision.datasets.MNIST`` without its files: the same ``data``/``targets`` attributes
+    and torchvision's own ``__getitem__`` (PIL image per sample, then the transform)."""
+
+    __getitem__ = datasets.MNIST.__getitem__
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        super().__init__(root=None, transform=transforms.ToTensor())
+        self.data = torch.from_numpy(np.ascontiguousarray(images[:, 0]))  # uint8 [N, 28, 28]
+        self.targets = torch.from_numpy(labels)  # int64 [N]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def endless(loader) -> Iterator:
+    """Batches of ``loader`` epoch after epoch (a fresh shuffle every epoch)."""
+    while True:
+        yield from loader
+
+
+# --------------------------------------------------------------------------- methods
+@dataclass
+class Method:
+    """A timed unit of work: one call of ``run`` does ``steps`` steps of ``trials`` trials
+    (for the matmul, ``steps`` counts matmuls)."""
+
+    name: str
+    trials: int
+    steps: int
+    flop_per_call: float
+    run: Callable[[], object]
+    is_matmul: bool = False
+    seconds: list[float] = field(default_factory=list)  # one per reported round
+    faults: list[int] = field(default_factory=list)  # minor page faults per reported round
+
+    @property
+    def label(self) -> str:
+        return self.name if self.is_matmul else f"{self.name} ×{self.trials}"
+
+
+def torchvision_style(images, labels, steps: int, device: torch.device) -> Method:
+    """(a) one trial: torchvision-style dataset + DataLoader + nn.Sequential + Adam."""
+    loader = DataLoader(InMemoryMNIST(images, labels), batch_size=BATCH, shuffle=True)
+    sizes = layer_sizes()
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(sizes[0], sizes[1]),
+        nn.ReLU(),
+        nn.Linear(sizes[1], sizes[2]),
+        nn.ReLU(),
+        nn.Linear(sizes[2], sizes[3]),
+    ).to(device)
+    for p in model.parameters():
+        nn.init.normal_(p, std=INIT_STD)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    loss_fn = nn.CrossEntropyLoss()
+    batches = endless(loader)
+
+    def run():
+        for x, y in itertools.islice(batches, steps):  # x [100, 1, 28, 28], y [100]
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+
+    flop = steps * flop_per_trial_step(sizes, BATCH)
+    return Method("(a) torchvision-style", 1, steps, flop, run)
+
+
+def reference_batches(seed: int, n: int, device: torch.device) -> Iterator[Tensor]:
+    """Index batches ``[100]`` of one trial's data order, epoch after epoch."""
+    (gen,) = data_generators([seed])
+    while True:
+        order = epoch_orders([gen], n)[0].to(device)  # [n]
+        for sl in batch_slices(n, BATCH):
+            yield order[sl]
+
+
+def in_memory_reference(data: TensorData, settings: TrainSettings, steps: int) -> Method:
+    """(b) one trial over in-memory tensors: the loop of ``train_reference``, setup untimed."""
+    family = get_family("dnn")
+    seed = trial_seed(BASE_SEED, "bench", family.arch_name(ARCH), 0)
+    model = reference_model(family, ARCH, seed, data, settings)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    batches = reference_batches(seed, data.x_train.shape[0], data.x_train.device)
+
+    def run():
+        for idx in itertools.islice(batches, steps):  # idx [100]
+            loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    flop = steps * flop_per_trial_step(layer_sizes(), BATCH)
+    return Method("(b) in-memory tensors", 1, steps, flop, run)
+
+
+def batched_trainer(data: TensorData, settings: TrainSettings, trials: int) -> Method:
+    """(c) ``trials`` trials at once; one ``train_epoch`` = ``len(x_train) / 100`` steps."""
+    family = get_family("dnn")
+    arch_name = family.arch_name(ARCH)
+    seeds = [trial_seed(BASE_SEED, "bench", arch_name, k) for k in range(trials)]
+    trainer = EnsembleTrainer(family, ARCH, seeds, data, settings)
+    steps = len(batch_slices(data.x_train.shape[0], settings.batch_size))
+    flop = trials * steps * flop_per_trial_step(layer_sizes(), BATCH)
+    return Method("(c) batched trainer", trials, steps, flop, trainer.train_epoch)
+
+
+def matmul(device: torch.device, target_s: float) -> Method:
+    """A plain ``[1024, 1024] @ [1024, 1024]`` float32 matmul, repeated ~``target_s`` seconds."""
+    a = torch.randn(MATMUL_N, MATMUL_N, device=device)
+    b = torch.randn(MATMUL_N, MATMUL_N, device=device)
+    out = torch.empty(MATMUL_N, MATMUL_N, device=device)
+    for _ in range(3):  # warm up, then calibrate the repetitions
+        torch.mm(a, b, out=out)
+    synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        torch.mm(a, b, out=out)
+    synchronize(device)
+    reps = max(3, math.ceil(target_s / ((time.perf_counter() - t0) / 5)))
+
+    def run():
+        for _ in range(reps):
+            torch.mm(a, b, out=out)
+
+    flop = reps * 2.0 * MATMUL_N**3
+    return Method(f"matmul {MATMUL_N}³ fp32", 1, reps, flop, run, is_matmul=True)
+
+
+# --------------------------------------------------------------------------- timing
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def time_once(method: Method, device: torch.device) -> tuple[float, int]:
+    """Wall seconds and minor page faults of one ``method.run()``."""
+    synchronize(device)
+    faults0, t0 = minor_faults(), time.perf_counter()
+    method.run()
+    synchronize(device)
+    return time.perf_counter() - t0, minor_faults() - faults0
+
+
+def run_rounds(methods: list[Method], repeats: int, device: torch.device) -> None:
+    """Round 0 warms every method up; rounds 1..repeats are recorded, methods interleaved."""
+    for round_no in range(repeats + 1):
+        for m in methods:
+            print(f"round {round_no}/{repeats}: {m.label}", file=sys.stderr, flush=True)
+            seconds, faults = time_once(m, device)
+            if round_no > 0:
+                m.seconds.append(seconds)
+                m.faults.append(faults)
+
+
+# --------------------------------------------------------------------------- report
+@dataclass
+class Row:
+    """One line of the table (and the CSV); medians over the timed rounds."""
+
+    method: str
+    trials: int | None  # None for the matmul
+    steps_per_call: int  # matmul: repetitions per call
+    trial_steps_per_s: float | None
+    x_a: float | None  # trial-steps/s over (a)'s, same round
+    gflops: float
+    pct_matmul: float | None  # GFLOP/s over the matmul's, same round
+    faults_per_step: float | None  # minor page faults per step (whole process)
+
+
+def summarize(methods: list[Method]) -> list[Row]:
+    """Medians over rounds; ratios are formed within each round, then their median taken."""
+    base = next(m for m in methods if m.name.startswith("(a)"))
+    mm = next((m for m in methods if m.is_matmul), None)
+    base_rates = [base.trials * base.steps / s for s in base.seconds]
+    mm_gflops = [mm.flop_per_call / s / 1e9 for s in mm.seconds] if mm else None
+    rows = []
+    for m in methods:
+        gflops = [m.flop_per_call / s / 1e9 for s in m.seconds]
+        pct = (
+            statistics.median([100 * g / r for g, r in zip(gflops, mm_gflops, strict=True)])
+            if mm_gflops
+            else None
+        )
+        if m.is_matmul:
+            rows.append(
+                Row(m.label, None, m.steps, None, None, statistics.median(gflops), pct, None)
+            )
+            continue
+        rates = [m.trials * m.steps / s for s in m.seconds]
+        x_a = [r / b for r, b in zip(rates, base_rates, strict=True)]
+        faults = statistics.median([f / m.steps for f in m.faults])
+        rows.append(
+            Row(
+                m.name,
+                m.trials,
+                m.steps,
+                statistics.median(rates),
+                statistics.median(x_a),
+                statistics.median(gflops),
+                pct,
+                faults,
+            )
+        )
+    return rows
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = [
+        "| method | trials | trial-steps/s (median) | × (a) | GFLOP/s | % of matmul |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        cells = [
+            r.method,
+            fmt(r.trials, "d"),
+            fmt(r.trial_steps_per_s, ",.0f"),
+            fmt(r.x_a, ".1f"),
+            fmt(r.gflops, ".1f"),
+            fmt(r.pct_matmul, ".0f"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_csv(rows: list[Row], path: str) -> None:
+    fields = list(Row.__dataclass_fields__)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: getattr(r, k) for k in fields})
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_lines(device: torch.device, data_source: str) -> list[str]:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if device.type == "cuda":
+        device_name = f"cuda: {torch.cuda.get_device_name(device)}"
+    else:
+        device_name = device.type
+    allocator = {k: os.environ[k] for k in ALLOCATOR_ENV_VARS if k in os.environ}
+    libc = " ".join(platform.libc_ver()) or "unknown"
+    thp = read_first_line("/sys/kernel/mm/transparent_hugepage/enabled")
+    return [
+        f"- CPU: {cpu_model()}; {os.cpu_count()} logical cores, {usable} usable",
+        f"- torch {torch.__version__}, {torch.get_num_threads()} threads; device {device_name}; "
+        f"float32 matmul precision {torch.get_float32_matmul_precision()}",
+        f"- libc {libc}; transparent hugepages: {thp}; allocator env: {allocator or 'default'}",
+        f"- data: {data_source}",
+        f"- command: {shlex.join(sys.orig_argv)}",
+    ]
+
+
+def read_first_line(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.readline().strip()
+    except OSError:
+        return "n/a"
+
+
+def target_lines(rows: list[Row], device: torch.device) -> list[str]:
+    """Checks against the targets of benchmarks/README.md (needs (c) at 100 trials)."""
+    row = next((r for r in rows if r.method.startswith("(c)") and r.trials == 100), None)
+    if row is None:
+        return []
+    if device.type == "cpu":
+        ok = row.x_a >= TARGET_CPU_X_A and (row.pct_matmul or 0) >= TARGET_CPU_PCT_MATMUL
+        return [
+            f"- target (CPU): (c) ×100 = {row.x_a:.1f}× (a) (≥ {TARGET_CPU_X_A:g}×) and "
+            f"{fmt(row.pct_matmul, '.0f')}% of matmul (≥ {TARGET_CPU_PCT_MATMUL:g}%): "
+            f"{'met' if ok else 'NOT met'}"
+        ]
+    ok = row.x_a >= TARGET_GPU_X_A
+    return [
+        f"- target (GPU): (c) ×100 = {row.x_a:.0f}× (a) (≥ {TARGET_GPU_X_A:g}×): "
+        f"{'met' if ok else 'NOT met'}"
+    ]
+
+
+def malloc_hint_lines(rows: list[Row], device: torch.device) -> list[str]:
+    """Page faults per step of every (c) run, and a hint when they look like re-mapping."""
+    if device.type != "cpu":
+        return []
+    batched = [r for r in rows if r.method.startswith("(c)")]
+    lines = [
+        "- minor page faults per step: "
+        + ", ".join(f"(c) ×{r.trials}: {r.faults_per_step:,.0f}" for r in batched)
+    ]
+    tuned = all(os.environ.get(k) == v for k, v in MALLOC_TUNED_ENV.items())
+    heavy = [r for r in batched if r.faults_per_step > FAULTS_PER_STEP_HINT]
+    if heavy and not tuned:
+        largest = max(heavy, key=lambda r: r.trials)
+        fc1_grad = largest.trials * math.prod(layer_sizes()[:2]) * 4  # [T, 100, 784] fp32 bytes
+        lines.append(
+            f"- hint: (c) ×{largest.trials} faults in fresh pages every step: tensors allocated "
+            f"per step (e.g. the fc1 gradient, {fc1_grad / 1e6:.0f} MB) go back to the kernel "
+            f"on free (glibc mmap threshold ≤ {GLIBC_MMAP_THRESHOLD_MAX >> 20} MiB, heap trim). "
+            "Rerun with --malloc-tuned to measure what that costs."
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------- main
+FULL_DEFAULTS = {"steps": 100, "repeats": 3, "matmul_seconds": 0.5}
+QUICK_DEFAULTS = {"steps": 5, "repeats": 1, "matmul_seconds": 0.05}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--steps", type=int, default=None, help="steps per timed call of (b) and (c) (default 100)"
+    )
+    p.add_argument(
+        "--steps-a",
+        type=int,
+        default=None,
+        help="steps per timed call of (a) "
+        "(default: --steps); rates are per step, so fewer only shortens the run",
+    )
+    p.add_argument(
+        "--trials",
+        type=int,
+        nargs="+",
+        default=[1, 10, 100],
+        help="ensemble sizes for (c), e.g. 1 10 100 1000",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=None, help="timed rounds, medians reported (default 3)"
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument(
+        "--data",
+        choices=["auto", "fashion-mnist", "synthetic"],
+        default="auto",
+        help="images: Fashion-MNIST if installed (auto), or uint8 noise",
+    )
+    p.add_argument(
+        "--matmul-seconds", type=float, default=None, help="length of one timed matmul call (0.5)"
+    )
+    p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
+    p.add_argument(
+        "--malloc-tuned",
+        action="store_true",
+        help="re-run with THP_MEM_ALLOC_ENABLE=1 and large glibc MALLOC_MMAP/TRIM "
+        "thresholds, so big per-step CPU tensors reuse memory instead of re-mapping it",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: defaults become 5 steps, 1 timed round, 0.05 s matmul (options given "
+        "explicitly still win); the numbers are not reliable",
+    )
+    args = p.parse_args(argv)
+    defaults = QUICK_DEFAULTS if args.quick else FULL_DEFAULTS
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.steps_a is None:
+        args.steps_a = args.steps
+    if min(args.steps, args.steps_a, args.repeats, *args.trials) < 1:
+        p.error("--steps, --steps-a, --repeats and --trials must be positive")
+    return args
+
+
+def reexec_with_tuned_malloc() -> None:
+    """Replace this process by the same command with ``MALLOC_TUNED_ENV`` set (glibc reads the
+    variables at start-up, so they cannot be changed from inside)."""
+    if all(os.environ.get(k) == v for k, v in MALLOC_TUNED_ENV.items()):
+        return
+    env = {**os.environ, **MALLOC_TUNED_ENV}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+
+
+def build_methods(args, device: torch.device) -> tuple[list[Method], str]:
+    n_train = args.steps * BATCH  # one epoch of (c) = args.steps steps
+    images, labels, source = load_images(args.data, max(n_train, args.steps_a * BATCH))
+    settings = TrainSettings(
+        epochs=1, batch_size=BATCH, lr=LR, init_std=INIT_STD, dtype="float32", device=str(device)
+    )
+    data = TensorData.from_arrays(
+        images[:n_train],
+        labels[:n_train],
+        images[:BATCH],
+        labels[:BATCH],
+        pixel_max=255,
+        device=device,
+    )
+    methods = [
+        torchvision_style(
+            images[: args.steps_a * BATCH], labels[: args.steps_a * BATCH], args.steps_a, device
+        ),
+        in_memory_reference(data, settings, args.steps),
+        *(batched_trainer(data, settings, t) for t in args.trials),
+        matmul(device, args.matmul_seconds),
+    ]
+    return methods, source
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.malloc_tuned:
+        reexec_with_tuned_malloc()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    methods, source = build_methods(args, device)
+    run_rounds(methods, args.repeats, device)
+    rows = summarize(methods)
+    print(markdown_table(rows))
+    print()
+    flop = flop_per_trial_step(layer_sizes(), BATCH)
+    print(
+        f"- medians over {args.repeats} timed round(s) after a warm-up round; "
+        f"(a) {args.steps_a} steps/call, (b)/(c) {args.steps} steps/call; "
+        f"{flop / 1e6:.2f} MFLOP per trial-step (batch {BATCH})"
+    )
+    for line in (
+        *target_lines(rows, device),
+        *malloc_hint_lines(rows, device),
+        *machine_lines(device, source),
+    ):
+        print(line)
+    if args.quick:
+        print("- --quick: smoke test only, the numbers are not representative")
+    if args.csv:
+        write_csv(rows, args.csv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Configuration: defaults, validation with a clear error, and the plan of training jobs.
+
+The JSON Schema lives in ``workflow/schemas/config.schema.yaml``; this module adds the
+defaults, the checks a schema cannot express, and turns a config into jobs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .models import get_family
+from .trainer import TrainSettings, trial_seed
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+DEFAULTS: dict = {
+    "seed": 0,
+    "data": {"data_dir": "data", "download": True, "verify_checksums": True},
+    # the paper's Table 1; init_std is not given in the paper (see README)
+    "training": {
+        "epochs": 20,
+        "batch_size": 100,
+        "lr": 0.001,
+        "init_std": 1.0,
+        "bias_init": "normal",
+        "dtype": "float32",
+        "device": "auto",
+        "eval_chunk_mb": 64,
+    },
+    "execution": {"trials_per_job": 100, "threads": 2, "gpu": 0, "mem_mb": 4000, "runtime": 120},
+    "groups": {"accuracy": "test", "chance_tolerance": 2.0},
+    "figures": {
+        "tsne_descriptor": "quantiles",
+        "n_quantiles": 64,
+        "kde_max_points": 20000,
+        "seed": 0,
+    },
+}
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the key and what to do."""
+
+
+def _merge(defaults: Mapping, overrides: Mapping) -> dict:
+    out = copy.deepcopy(dict(defaults))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Check ``config`` and return it with defaults filled in; raise :class:`ConfigError`."""
+    schema = load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_key_path(e)}: {e.message}" for e in errors]
+        raise ConfigError(
+            "invalid config (fix these keys, see config/config.yaml for the "
+            "documented keys):\n" + "\n".join(lines)
+        )
+    full = _merge(DEFAULTS, config)
+    for name, exp in full["experiments"].items():
+        _check_experiment(name, exp)
+    return full
+
+
+def _check_experiment(name: str, exp: Mapping) -> None:
+    for group, (lo, hi) in exp["bands"].items():
+        if lo > hi:
+            raise ConfigError(
+                f"experiments.{name}.bands.{group}: min {lo} > max {hi}; "
+                "write bands as [min, max] in percent"
+            )
+    if exp["trials"] < len(exp["architectures"]):
+        raise ConfigError(
+            f"experiments.{name}.trials: {exp['trials']} trials cannot cover "
+            f"{len(exp['architectures'])} architectures; raise trials"
+        )
+    family = get_family(exp["model"])
+    names = [family.arch_name(a) for a in exp["architectures"]]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"experiments.{name}.architectures: {duplicated} listed twice")
+
+
+def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return validate_config(raw, schema_path)
+
+
+# --------------------------------------------------------------------------- planning
+@dataclass(frozen=True)
+class TrainJob:
+    """One training job: a contiguous range of trial ids of one architecture."""
+
+    experiment: str
+    model: str
+    dataset: str
+    arch_name: str
+    arch: dict
+    start: int
+    stop: int
+
+    @property
+    def chunk(self) -> str:
+        return f"t{self.start:05d}-{self.stop:05d}"
+
+    @property
+    def trial_ids(self) -> list[int]:
+        return list(range(self.start, self.stop))
+
+    def seeds(self, base_seed: int) -> list[int]:
+        return [trial_seed(base_seed, self.experiment, self.arch_name, i) for i in self.trial_ids]
+
+
+def experiment_settings(config: Mapping, experiment: str) -> TrainSettings:
+    """Global ``training`` settings with the experiment's own overrides on top."""
+    exp = config["experiments"][experiment]
+    return TrainSettings(**_merge(config["training"], exp.get("training", {})))
+
+
+def trials_per_architecture(exp: Mapping) -> list[int]:
+    """``trials`` spread evenly over the architectures (the first ones take the remainder)."""
+    n, k = exp["trials"], len(exp["architectures"])
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+def plan_jobs(config: Mapping) -> list[TrainJob]:
+    """All training jobs. Chunks are aligned to multiples of ``trials_per_job`` so raising
+    ``trials`` keeps every full chunk (and its file) as it was: only new trials train."""
+    per_job = config["execution"]["trials_per_job"]
+    jobs = []
+    for name, exp in config["experiments"].items():
+        family = get_family(exp["model"])
+        for arch, n_trials in zip(exp["architectures"], trials_per_architecture(exp), strict=True):
+            for start in range(0, n_trials, per_job):
+                jobs.append(
+                    TrainJob(
+                        name,
+                        exp["model"],
+                        exp["dataset"],
+                        family.arch_name(arch),
+                        dict(arch),
+                        start,
+                        min(start + per_job, n_trials),
+                    )
+                )
+    return jobs

@@ -1,0 +1,264 @@
+"""Accuracy groups of trials (the paper's *non*, *low*, *mid*, *high*) and Table 2.
+
+Rule (:func:`assign_groups`), applied per experiment:
+
+1. *non*: the trial diverged, its accuracies are not finite, or it never left chance
+   level: its best (max over epochs) accuracy is ``<= chance_level + chance_tolerance``
+   percentage points. Chance level defaults to ``100 / num_classes`` (10 % for ten
+   classes); pass the majority-class rate instead (e.g. 11.35 for the MNIST test set).
+2. Otherwise the trial's **final** accuracy (percent) is matched against ``bands``
+   (``{"low": [30, 55], "mid": [80, 82], "high": [95, 100]}``, inclusive, percent, the
+   per-experiment edges of the paper's Table 2). Where bands overlap the higher group
+   wins (bands are tried high, mid, low).
+3. A trial in no band is *between*: kept and reported, never dropped.
+
+``accuracy`` picks test or train accuracy for both steps; the choice is stored in the
+``grouped_by`` column and printed with Table 2. Accuracies in zoo files are fractions;
+every accuracy this module writes is in percent, rounded to 4 decimals so that float32
+values such as 0.95 (stored as 0.9499999881) land on the band edge 95 they stand for.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_output
+
+GROUPS = ("non", "low", "mid", "high")
+BETWEEN = "between"
+ALL_GROUPS = (*GROUPS, BETWEEN)
+BAND_GROUPS = ("low", "mid", "high")
+ACCURACY_KINDS = ("test", "train")
+PCT_DECIMALS = 4
+
+ACC_COLUMNS = ("final_train_acc", "final_test_acc", "max_train_acc", "max_test_acc")
+GROUPS_CSV_COLUMNS = (
+    "experiment",
+    "model",
+    "dataset",
+    "arch",
+    "trial_id",
+    "seed",
+    "diverged",
+    *(f"{c}_pct" for c in ACC_COLUMNS),
+    "grouped_by",
+    "group_acc_pct",
+    "group",
+)
+TABLE2_COLUMNS = (
+    "experiment",
+    "model",
+    "dataset",
+    "grouped_by",
+    "group",
+    "count",
+    "min",
+    "median",
+    "max",
+)
+
+
+def validate_bands(bands: Mapping[str, Sequence[float]]) -> dict[str, tuple[float, float]]:
+    """Check band names (low/mid/high) and edges (two numbers, min <= max); return them."""
+    unknown = sorted(set(bands) - set(BAND_GROUPS))
+    if unknown:
+        raise ValueError(
+            f"unknown accuracy band(s) {unknown}; bands are {list(BAND_GROUPS)} "
+            "('non' is decided by divergence / chance level, not by a band)"
+        )
+    checked = {}
+    for name, edges in bands.items():
+        lo, hi = (float(x) for x in edges)
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+            raise ValueError(f"band {name!r}: need [min, max] with min <= max, got {edges!r}")
+        checked[name] = (lo, hi)
+    return checked
+
+
+def _percent(table: pd.DataFrame, column: str) -> np.ndarray:
+    """``column`` in percent: ``<column>_pct`` if present, else the fraction column x 100."""
+    if f"{column}_pct" in table:
+        values = table[f"{column}_pct"].to_numpy(dtype=float)
+    else:
+        values = table[column].to_numpy(dtype=float) * 100.0
+    values = np.where(np.isfinite(values), values, np.nan)  # -inf from all-NaN rows
+    return np.round(values, PCT_DECIMALS)
+
+
+def _band_group(final_pct: np.ndarray, bands: Mapping[str, tuple[float, float]]) -> np.ndarray:
+    group = np.full(final_pct.shape, BETWEEN, dtype=object)
+    for name in BAND_GROUPS:  # later (higher) bands overwrite earlier ones
+        if name in bands:
+            lo, hi = bands[name]
+            group[(final_pct >= lo) & (final_pct <= hi)] = name
+    return group
+
+
+def assign_groups(
+    table: pd.DataFrame,
+    bands: Mapping[str, Sequence[float]],
+    accuracy: str = "test",
+    chance_tolerance: float = 2.0,
+    chance_level: float | None = None,
+    num_classes: int = 10,
+) -> pd.DataFrame:
+    """Return a copy of ``table`` with accuracies in percent and each trial's group.
+
+    ``table`` is :meth:`weightzoo.zoo.Zoo.trials_table` (accuracies as fractions) or a
+    table from :func:`read_groups_csv` (``*_pct`` columns, which take precedence), so a
+    groups file can be regrouped with other bands. Added columns: ``final_train_acc_pct``,
+    ``final_test_acc_pct``, ``max_train_acc_pct``, ``max_test_acc_pct``, ``grouped_by``
+    (``accuracy``), ``group_acc_pct`` (the final accuracy the bands were matched against)
+    and ``group`` (one of :data:`ALL_GROUPS`). See the module docstring for the rule.
+    """
+    if accuracy not in ACCURACY_KINDS:
+        raise ValueError(f"accuracy must be one of {ACCURACY_KINDS}, got {accuracy!r}")
+    checked = validate_bands(bands)
+    chance = 100.0 / num_classes if chance_level is None else float(chance_level)
+
+    out = table.copy()
+    for column in ACC_COLUMNS:
+        out[f"{column}_pct"] = _percent(table, column)
+    final = out[f"final_{accuracy}_acc_pct"].to_numpy(dtype=float)
+    best = out[f"max_{accuracy}_acc_pct"].to_numpy(dtype=float)
+    diverged = out["diverged"].to_numpy(dtype=bool)
+
+    with np.errstate(invalid="ignore"):
+        never_left_chance = ~(best > chance + chance_tolerance)  # NaN counts as never
+    is_non = diverged | never_left_chance | ~np.isfinite(final)
+
+    group = _band_group(final, checked)
+    group[is_non] = "non"
+    out["grouped_by"] = accuracy
+    out["group_acc_pct"] = final
+    out["group"] = group.astype(str)
+    return out
+
+
+def group_counts(groups: pd.DataFrame | pd.Series) -> dict[str, int]:
+    """Number of trials per group, every group of :data:`ALL_GROUPS` present (0 if none)."""
+    series = groups["group"] if isinstance(groups, pd.DataFrame) else groups
+    counts = series.value_counts()
+    return {g: int(counts.get(g, 0)) for g in ALL_GROUPS}
+
+
+def _stats_row(accs: np.ndarray) -> dict[str, float]:
+    finite = accs[np.isfinite(accs)]
+    if finite.size == 0:
+        return {"min": np.nan, "median": np.nan, "max": np.nan}
+    return {
+        "min": round(float(finite.min()), 2),
+        "median": round(float(np.median(finite)), 2),
+        "max": round(float(finite.max()), 2),
+    }
+
+
+def table2(per_experiment: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Table 2: per (experiment, model, dataset, group) count, min, median, max (percent).
+
+    Each input is a grouped table (:func:`assign_groups` / :func:`read_groups_csv`); a
+    frame may hold several experiments. Statistics are over ``group_acc_pct`` (the final
+    accuracy used for grouping), finite values only (diverged *non* trials count but have
+    no accuracy), rounded to 2 decimals. Every group of :data:`ALL_GROUPS` gets a row,
+    empty ones with count 0 and NaN statistics. Experiments keep their input order.
+    """
+    frames = [f for f in per_experiment if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(TABLE2_COLUMNS))
+    rows = []
+    joined = pd.concat(frames, ignore_index=True)
+    for (experiment, model, dataset), exp in joined.groupby(
+        ["experiment", "model", "dataset"], sort=False
+    ):
+        grouped_by = ",".join(sorted(set(exp["grouped_by"].astype(str))))
+        for group in ALL_GROUPS:
+            accs = exp.loc[exp["group"] == group, "group_acc_pct"].to_numpy(dtype=float)
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "model": model,
+                    "dataset": dataset,
+                    "grouped_by": grouped_by,
+                    "group": group,
+                    "count": int(len(accs)),
+                    **_stats_row(accs),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(TABLE2_COLUMNS))
+
+
+def _fmt(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.2f}"
+
+
+def table2_markdown(df: pd.DataFrame) -> str:
+    """Table 2 in the paper's shape: rows model + group, per dataset n / min / median / max."""
+    datasets = list(dict.fromkeys(df["dataset"]))
+    header = ["model", "group"]
+    for d in datasets:
+        header += [f"{d} n", f"{d} min", f"{d} median", f"{d} max"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model in dict.fromkeys(df["model"]):
+        for group in ALL_GROUPS:
+            cells = [str(model), group]
+            for d in datasets:
+                row = df[(df["model"] == model) & (df["dataset"] == d) & (df["group"] == group)]
+                if row.empty:
+                    cells += ["", "", "", ""]
+                    continue
+                r = row.iloc[0]
+                cells += [str(int(r["count"])), _fmt(r["min"]), _fmt(r["median"]), _fmt(r["max"])]
+            lines.append("| " + " | ".join(cells) + " |")
+    kinds = ", ".join(
+        f"{e}: {k}" for e, k in dict.fromkeys(zip(df["experiment"], df["grouped_by"], strict=True))
+    )
+    notes = [
+        "",
+        f"Final accuracy (%) per group, min / median / max over trials (accuracy used: {kinds}).",
+        "n = number of trials; '–' = no finite accuracy (empty group or diverged trials only).",
+        "non = diverged or never above chance level; between = converged but in no band.",
+    ]
+    return "\n".join(["# Table 2 — accuracy per group", "", *lines, *notes]) + "\n"
+
+
+def write_table2(df: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike) -> None:
+    """Write Table 2 as CSV and as a markdown table; both atomically."""
+    with atomic_output(csv_path) as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_output(md_path) as tmp:
+        tmp.write_text(table2_markdown(df), encoding="utf-8")
+
+
+def write_groups_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write one experiment's grouped trials (columns :data:`GROUPS_CSV_COLUMNS`)."""
+    missing = [c for c in GROUPS_CSV_COLUMNS if c not in table]
+    if missing:
+        raise ValueError(f"table lacks columns {missing}; pass the result of assign_groups()")
+    with atomic_output(path) as tmp:
+        table.loc[:, list(GROUPS_CSV_COLUMNS)].to_csv(tmp, index=False)
+
+
+def read_groups_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a file written by :func:`write_groups_csv` (accuracies in percent)."""
+    text_columns = ("experiment", "model", "dataset", "arch", "grouped_by", "group")
+    df = pd.read_csv(
+        path,
+        dtype={c: str for c in text_columns},
+        keep_default_na=False,
+        na_values={c: ["", "nan", "NaN"] for c in GROUPS_CSV_COLUMNS if c.endswith("_pct")},
+    )
+    missing = [c for c in GROUPS_CSV_COLUMNS if c not in df]
+    if missing:
+        raise ValueError(f"{path}: not a groups file, columns {missing} missing")
+    df["trial_id"] = df["trial_id"].astype("int64")
+    df["seed"] = df["seed"].astype("int64")
+    df["diverged"] = df["diverged"].astype(str).str.lower().map({"true": True, "false": False})
+    if df["diverged"].isna().any():
+        raise ValueError(f"{path}: column 'diverged' must be True/False")
+    df["diverged"] = df["diverged"].astype(bool)
+    return df

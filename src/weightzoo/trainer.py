@@ -1,0 +1,400 @@
+"""Batched ensemble trainer: many trials of one architecture trained as one.
+
+Every trial owns its seed. From it come two independent streams: one draws the trial's
+initial weights (on the CPU, in float64, so CPU and GPU runs start identically), the
+other draws the order of the training data in every epoch. Nothing else is random, and
+every tensor op works per trial (``baddbmm`` over the trial axis, per-trial loss means,
+element-wise Adam), so a trial's result does not depend on which other trials share its
+job: ``trials_per_job`` is an execution knob only (``tests/test_trainer.py`` checks the
+bit-identity).
+
+Adam over stacked ``[T, ...]`` tensors is the same as one Adam per trial: it is
+element-wise and all trials share the step count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from .models import ModelFamily, Params
+from .zoo import ArchTrials
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The paper's training settings (Table 1) plus execution choices."""
+
+    epochs: int = 20
+    batch_size: int = 100
+    lr: float = 1e-3
+    init_std: float = 1.0
+    bias_init: str = "normal"  # "normal" (same std as weights) or "zeros"
+    dtype: str = "float32"
+    device: str = "auto"
+    # memory budget of one evaluation chunk [T, chunk, features]; does not change results
+    eval_chunk_mb: int = 64
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"training.dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if self.bias_init not in ("normal", "zeros"):
+            raise ValueError(
+                f"training.bias_init must be 'normal' or 'zeros', got {self.bias_init!r}"
+            )
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TensorData:
+    """A dataset on the training device: images scaled to [0, 1]."""
+
+    x_train: Tensor  # [N, C, H, W]
+    y_train: Tensor  # [N] int64
+    x_test: Tensor  # [M, C, H, W]
+    y_test: Tensor  # [M] int64
+    num_classes: int = 10
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @classmethod
+    def from_arrays(
+        cls,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        pixel_max,
+        num_classes=10,
+        *,
+        dtype=torch.float32,
+        device="cpu",
+    ) -> TensorData:
+        def images(x):
+            return (
+                (torch.as_tensor(np.asarray(x)).to(torch.float64) / pixel_max).to(dtype).to(device)
+            )
+
+        def labels(y):
+            return torch.as_tensor(np.asarray(y), dtype=torch.int64).to(device)
+
+        return cls(images(x_train), labels(y_train), images(x_test), labels(y_test), num_classes)
+
+
+@dataclass
+class TrainResult:
+    """What one ensemble run produced, as numpy arrays on the host."""
+
+    initial: dict[str, np.ndarray]  # param -> [T, ...]
+    final: dict[str, np.ndarray]  # param -> [T, ...]
+    metrics: dict[str, np.ndarray]  # train_loss/train_acc/test_loss/test_acc -> [T, E]
+    diverged_epoch: np.ndarray  # [T] int32, -1 = never diverged
+    settings: dict = field(default_factory=dict)
+
+    def to_arch_trials(self, arch_name: str, arch: Mapping, trial_ids, seeds) -> ArchTrials:
+        trials = {
+            "trial_id": np.asarray(trial_ids, dtype=np.int64),
+            "seed": np.asarray(seeds, dtype=np.int64),
+            "diverged": self.diverged_epoch >= 0,
+            "diverged_epoch": self.diverged_epoch,
+        }
+        return ArchTrials(
+            arch_name, dict(arch), trials, self.metrics, self.initial, self.final, self.settings
+        )
+
+
+# --------------------------------------------------------------------------- seeds
+def derive_seed(*parts) -> int:
+    """A stable 63-bit seed from any parts (independent of Python's hash salt)."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def trial_seed(base_seed: int, experiment: str, arch_name: str, trial_id: int) -> int:
+    """Seed of one trial. Hashing its identity (not its position in a list) means adding
+    trials or architectures never changes the seed of an existing trial."""
+    return derive_seed(base_seed, experiment, arch_name, trial_id)
+
+
+def _generator(seed: int, stream: str) -> torch.Generator:
+    return torch.Generator().manual_seed(derive_seed(seed, stream))
+
+
+# --------------------------------------------------------------------------- init / order
+def init_params(
+    family: ModelFamily,
+    arch: Mapping,
+    input_shape,
+    num_classes: int,
+    seeds: Sequence[int],
+    settings: TrainSettings,
+) -> Params:
+    """Initial stacked parameters ``{name: [T, *shape]}`` on the CPU, in ``settings.dtype``.
+
+    Drawn per trial in float64 from that trial's own generator, in the family's parameter
+    order, then cast: the draw does not depend on the ensemble, dtype or device."""
+    shapes = family.param_shapes(arch, input_shape, num_classes)
+    per_trial = []
+    for seed in seeds:
+        g = _generator(seed, "init")
+        draws = {}
+        for name, shape in shapes.items():
+            w = torch.randn(shape, generator=g, dtype=torch.float64) * settings.init_std
+            if name.endswith("bias") and settings.bias_init == "zeros":
+                w.zero_()
+            draws[name] = w
+        per_trial.append(draws)
+    return {
+        name: torch.stack([d[name] for d in per_trial]).to(settings.torch_dtype) for name in shapes
+    }
+
+
+def epoch_orders(data_generators: Sequence[torch.Generator], n: int) -> Tensor:
+    """One epoch's data order per trial: ``[T, n]`` int64 (drawn on the CPU)."""
+    return torch.stack([torch.randperm(n, generator=g) for g in data_generators])
+
+
+def data_generators(seeds: Sequence[int]) -> list[torch.Generator]:
+    return [_generator(seed, "data") for seed in seeds]
+
+
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Mini-batches of one epoch; the last one may be smaller (like DataLoader)."""
+    return [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+_MALLOC_TUNED = False
+
+
+def keep_freed_memory_mapped() -> bool:
+    """Ask glibc to keep freed memory in the heap instead of returning it to the kernel.
+
+    Every step frees and re-allocates tensors of tens of MB (the stacked gradients of the
+    first layer are ``[T, h1, in]``). By default glibc returns such blocks to the kernel
+    and the next step faults fresh pages in again: measured 1.5x slower at 1000 trials
+    (benchmarks/README.md). Same effect as MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_,
+    which must be set before the process starts. A no-op off glibc; never changes results.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        # blocks up to 1 GiB come from the heap (a [1000, 100, 784] float32 gradient is
+        # 314 MB), and up to 2 GiB of freed heap stay mapped for the next step
+        ok = libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 2 << 30)
+    except (OSError, AttributeError):
+        return False
+    _MALLOC_TUNED = bool(ok)
+    return _MALLOC_TUNED
+
+
+def make_adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam:
+    """Adam over the stacked tensors: fused (one kernel) on accelerators, ``foreach`` on the
+    CPU.
+
+    The CPU's fused kernel runs whole SIMD vectors and then a scalar loop over the tail of
+    each tensor, and the two round differently. How many of a trial's elements fall in the
+    tail depends on how many trials the tensor stacks, so a fused CPU step would make a
+    trial's weights depend on its ensemble (seen on the CNN's 54-element kernels). The
+    ``foreach`` kernels compute every element the same way."""
+    device = params[0].device
+    if device.type != "cpu":
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except (RuntimeError, ValueError):
+            pass
+    return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+# --------------------------------------------------------------------------- trainer
+class EnsembleTrainer:
+    """Trains ``len(seeds)`` trials of one architecture together.
+
+    Use :meth:`run` for the whole schedule; the pieces (:meth:`train_epoch`,
+    :meth:`evaluate`) are public for tests and benchmarks.
+    """
+
+    def __init__(
+        self,
+        family: ModelFamily,
+        arch: Mapping,
+        seeds: Sequence[int],
+        data: TensorData,
+        settings: TrainSettings,
+    ):
+        self.family, self.arch, self.data, self.settings = family, dict(arch), data, settings
+        self.seeds = [int(s) for s in seeds]
+        self.device = data.x_train.device
+        if self.device.type == "cpu":
+            keep_freed_memory_mapped()
+        init = init_params(family, arch, data.input_shape, data.num_classes, self.seeds, settings)
+        self.params: Params = {k: v.to(self.device).requires_grad_(True) for k, v in init.items()}
+        self.optimizer = make_adam(list(self.params.values()), settings.lr)
+        self.data_generators = data_generators(self.seeds)
+        self._gather_buffers: dict[int, Tensor] = {}
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.seeds)
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+
+    def _gather(self, x: Tensor, idx: Tensor) -> Tensor:
+        """``x[idx]`` for ``idx`` ``[T, b]`` -> ``[T, b, *x.shape[1:]]``, into a reused buffer
+        (``index_select(out=)`` is several times faster than fancy indexing at many trials,
+        and a persistent buffer avoids re-mapping large allocations every step)."""
+        t, b = idx.shape
+        flat = x.reshape(x.shape[0], -1)  # [N, F]
+        buf = self._gather_buffers.get(b)
+        if buf is None:
+            buf = self._gather_buffers[b] = flat.new_empty((t * b, flat.shape[1]))
+        torch.index_select(flat, 0, idx.reshape(-1), out=buf)
+        return buf.view(t, b, *x.shape[1:])
+
+    def _loss_per_trial(self, logits: Tensor, y: Tensor) -> Tensor:
+        """Mean cross-entropy per trial: logits ``[T, b, C]``, y ``[T, b]`` -> ``[T]``."""
+        t, b, c = logits.shape
+        return (
+            F.cross_entropy(logits.reshape(t * b, c), y.reshape(t * b), reduction="none")
+            .view(t, b)
+            .mean(1)
+        )
+
+    def train_epoch(self, progress: tqdm | None = None) -> tuple[Tensor, Tensor]:
+        """One epoch for all trials; returns per-trial mean batch loss and accuracy ``[T]``,
+        accumulated over the mini-batches as training sees them (Keras-style)."""
+        n = self.data.x_train.shape[0]
+        order = epoch_orders(self.data_generators, n).to(self.device)  # [T, N]
+        loss_sum = torch.zeros(self.n_trials, dtype=torch.float64, device=self.device)
+        correct = torch.zeros(self.n_trials, dtype=torch.int64, device=self.device)
+        for sl in batch_slices(n, self.settings.batch_size):
+            idx = order[:, sl]  # [T, b]
+            xb = self._gather(self.data.x_train, idx)  # [T, b, C, H, W]
+            yb = self.data.y_train[idx]  # [T, b]
+            logits = self.family.forward(self.params, xb)  # [T, b, classes]
+            loss = self._loss_per_trial(logits, yb)  # [T]
+            self.optimizer.zero_grad(set_to_none=True)
+            # Summing per-trial means gives each trial exactly its own gradient.
+            loss.sum().backward()
+            self.optimizer.step()
+            with torch.no_grad():
+                loss_sum += loss.detach().to(torch.float64) * (sl.stop - sl.start)
+                correct += (logits.argmax(-1) == yb).sum(1)
+            if progress is not None:
+                progress.update(1)
+        return loss_sum / n, correct.to(torch.float64) / n
+
+    @torch.no_grad()
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean loss and accuracy ``[T]`` of every trial on ``(x, y)``, in chunks."""
+        t, n = self.n_trials, x.shape[0]
+        features = max(1, x[0].numel())
+        itemsize = x.element_size()
+        chunk = max(1, (self.settings.eval_chunk_mb << 20) // (t * features * itemsize))
+        loss_sum = torch.zeros(t, dtype=torch.float64, device=self.device)
+        correct = torch.zeros(t, dtype=torch.int64, device=self.device)
+        for sl in batch_slices(n, chunk):
+            xb = x[sl].unsqueeze(0).expand(t, *x[sl].shape)  # [T, b, C, H, W], no copy
+            yb = y[sl].unsqueeze(0).expand(t, -1)  # [T, b]
+            logits = self.family.forward(self.params, xb)
+            loss_sum += self._loss_per_trial(logits, yb).to(torch.float64) * (sl.stop - sl.start)
+            correct += (logits.argmax(-1) == yb).sum(1)
+        return loss_sum / n, correct.to(torch.float64) / n
+
+    def run(self, progress_file=sys.stderr, desc: str = "train") -> TrainResult:
+        s = self.settings
+        initial = self.snapshot()
+        metrics = {
+            k: np.full((self.n_trials, s.epochs), np.nan, dtype=np.float32)
+            for k in ("train_loss", "train_acc", "test_loss", "test_acc")
+        }
+        diverged_epoch = np.full(self.n_trials, -1, dtype=np.int32)
+        steps = s.epochs * math.ceil(self.data.x_train.shape[0] / s.batch_size)
+        with tqdm(
+            total=steps,
+            desc=desc,
+            file=progress_file,
+            mininterval=10,
+            ascii=True,
+            unit="step",
+            disable=progress_file is None,
+        ) as progress:
+            for epoch in range(s.epochs):
+                values = dict(
+                    zip(("train_loss", "train_acc"), self.train_epoch(progress), strict=True)
+                )
+                values.update(
+                    zip(
+                        ("test_loss", "test_acc"),
+                        self.evaluate(self.data.x_test, self.data.y_test),
+                        strict=True,
+                    )
+                )
+                values = {k: v.cpu().numpy() for k, v in values.items()}
+                newly = (diverged_epoch < 0) & ~np.isfinite(values["train_loss"])
+                diverged_epoch[newly] = epoch
+                for k, v in values.items():
+                    metrics[k][:, epoch] = np.where(diverged_epoch >= 0, np.nan, v)
+                log.info(
+                    "%s epoch %d/%d: test acc median %.4f, diverged %d/%d",
+                    desc,
+                    epoch + 1,
+                    s.epochs,
+                    float(np.nanmedian(metrics["test_acc"][:, epoch]))
+                    if (diverged_epoch < 0).any()
+                    else float("nan"),
+                    int((diverged_epoch >= 0).sum()),
+                    self.n_trials,
+                )
+        return TrainResult(initial, self.snapshot(), metrics, diverged_epoch, s.as_dict())
+
+
+def train_trials(
+    family: ModelFamily,
+    arch: Mapping,
+    seeds: Sequence[int],
+    data: TensorData,
+    settings: TrainSettings,
+    progress_file=sys.stderr,
+    desc="train",
+) -> TrainResult:
+    """Train all ``seeds`` as one ensemble (convenience wrapper)."""
+    return EnsembleTrainer(family, arch, seeds, data, settings).run(progress_file, desc)

@@ -1,0 +1,149 @@
+"""Config validation (schema + semantic checks) and the plan of training jobs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from weightzoo.config import ConfigError, load_config, plan_jobs, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def minimal():
+    return {
+        "experiments": {
+            "dnn_digits": {
+                "model": "dnn",
+                "dataset": "digits",
+                "trials": 6,
+                "architectures": [{"widths": [5, 5]}, {"widths": [8, 8]}],
+                "bands": {"low": [20, 60], "mid": [60, 85], "high": [90, 100]},
+            }
+        }
+    }
+
+
+def with_change(path: str, value):
+    """The minimal config with one key (dotted path) set; value DELETE removes it."""
+    config = copy.deepcopy(minimal())
+    *parents, last = path.split(".")
+    node = config
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+DELETE = object()
+EXP = "experiments.dnn_digits"
+
+BAD_CONFIGS = [
+    # (change, words the error must contain)
+    (("trainig", {"epochs": 3}), ["trainig"]),  # typo at top level
+    (("training.epoch", 3), ["training", "epoch"]),  # typo in a section
+    (("training.epochs", "20"), ["training.epochs", "integer"]),
+    (("training.lr", 0), ["training.lr"]),
+    (("training.dtype", "float16"), ["training.dtype"]),
+    (("training.device", "gpu"), ["training.device"]),
+    (("execution.trials_per_job", 0), ["execution.trials_per_job"]),
+    (("data.download", "yes"), ["data.download", "boolean"]),
+    ((f"{EXP}.model", "resnet"), [f"{EXP}.model"]),
+    ((f"{EXP}.dataset", "imagenet"), [f"{EXP}.dataset"]),
+    ((f"{EXP}.trials", 2.5), [f"{EXP}.trials"]),
+    ((f"{EXP}.architectures", []), [f"{EXP}.architectures"]),
+    ((f"{EXP}.architectures.0.widths", [5, -1]), [f"{EXP}.architectures.0.widths.1"]),
+    ((f"{EXP}.bands.high", [90]), [f"{EXP}.bands.high"]),
+    ((f"{EXP}.bands.top", [90, 100]), [f"{EXP}.bands", "top"]),
+    ((f"{EXP}.bands.mid", [85, 60]), [f"{EXP}.bands.mid", "min 85 > max 60"]),
+    ((f"{EXP}.trials", 1), [f"{EXP}.trials", "2 architectures"]),
+    ((f"{EXP}.architectures", [{"widths": [5, 5]}, {"widths": [5, 5]}]), ["h5-5", "twice"]),
+    ((f"{EXP}.bands", DELETE), [EXP, "bands"]),
+    (("groups.accuracy", "validation"), ["groups.accuracy"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"), BAD_CONFIGS, ids=[c[0][0] + "=" + repr(c[0][1])[:20] for c in BAD_CONFIGS]
+)
+def test_bad_config_fails_naming_the_key(change, words):
+    with pytest.raises(ConfigError) as err:
+        validate_config(with_change(*change))
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_experiment_names_must_be_file_safe():
+    config = minimal()
+    config["experiments"]["dnn digits/2"] = config["experiments"].pop("dnn_digits")
+    with pytest.raises(ConfigError, match="dnn digits/2"):
+        validate_config(config)
+
+
+def test_defaults_are_filled_in():
+    full = validate_config(minimal())
+    assert full["training"]["batch_size"] == 100
+    assert full["training"]["epochs"] == 20
+    assert full["training"]["lr"] == 0.001
+    assert full["execution"]["trials_per_job"] == 100
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+def test_shipped_configs_are_valid(name):
+    config = load_config(REPO / "config" / name)
+    assert plan_jobs(config)
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("experiments: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_config(bad)
+
+
+def test_paper_config_has_the_papers_trial_counts():
+    config = load_config(REPO / "config" / "config.yaml")
+    for exp in config["experiments"].values():
+        assert exp["trials"] == 1000
+    t = config["training"]
+    assert (t["batch_size"], t["epochs"], t["lr"]) == (100, 20, 0.001)
+    jobs = plan_jobs(config)
+    assert sum(j.stop - j.start for j in jobs) == 3000
+
+
+def _chunks(config):
+    return {(j.experiment, j.arch_name, j.chunk) for j in plan_jobs(validate_config(config))}
+
+
+def test_more_trials_only_add_jobs():
+    config = with_change("execution", {"trials_per_job": 2})
+    config["experiments"]["dnn_digits"]["trials"] = 4  # 2 per width: one full chunk each
+    before = _chunks(config)
+    config["experiments"]["dnn_digits"]["trials"] = 8
+    after = _chunks(config)
+    assert before < after
+    assert {c[2] for c in after - before} == {"t00002-00004"}
+
+
+def test_trials_are_spread_evenly_and_seeds_do_not_depend_on_chunking():
+    config = validate_config(with_change("execution", {"trials_per_job": 2}))
+    jobs = plan_jobs(config)
+    per_arch = {}
+    for j in jobs:
+        per_arch.setdefault(j.arch_name, []).extend(j.seeds(0))
+    assert {k: len(v) for k, v in per_arch.items()} == {"h5-5": 3, "h8-8": 3}
+    whole = plan_jobs(validate_config(with_change("execution", {"trials_per_job": 100})))
+    assert {j.arch_name: j.seeds(0) for j in whole} == per_arch
+
+
+def test_schema_file_is_the_one_the_workflow_uses():
+    text = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    assert "config.schema.yaml" in text
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert schema["additionalProperties"] is False

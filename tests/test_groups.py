@@ -1,0 +1,195 @@
+"""Accuracy groups (non / low / mid / high / between) and Table 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from weightzoo.groups import (
+    ALL_GROUPS,
+    GROUPS,
+    GROUPS_CSV_COLUMNS,
+    assign_groups,
+    group_counts,
+    read_groups_csv,
+    table2,
+    validate_bands,
+    write_groups_csv,
+    write_table2,
+)
+
+BANDS = {"low": [30, 55], "mid": [80, 82], "high": [95, 100]}
+
+
+def trials(
+    final_test,
+    max_test=None,
+    final_train=None,
+    max_train=None,
+    diverged=None,
+    experiment="dnn_mnist",
+    dataset="mnist",
+):
+    """A trials table like ``Zoo.trials_table()`` (accuracies as float32 fractions)."""
+    n = len(final_test)
+    as_frac = lambda v, default: np.asarray(default if v is None else v, dtype=np.float32)  # noqa: E731
+    final_test = as_frac(final_test, None)
+    return pd.DataFrame(
+        {
+            "experiment": experiment,
+            "model": "dnn",
+            "dataset": dataset,
+            "arch": "h5-5",
+            "trial_id": np.arange(n),
+            "seed": np.arange(n) + 100,
+            "diverged": np.zeros(n, bool) if diverged is None else np.asarray(diverged),
+            "diverged_epoch": -1,
+            "final_train_loss": 0.1,
+            "final_test_loss": 0.1,
+            "final_train_acc": as_frac(final_train, final_test),
+            "final_test_acc": final_test,
+            "max_train_acc": as_frac(max_train, final_test),
+            "max_test_acc": as_frac(max_test, final_test),
+        }
+    )
+
+
+def groups_of(table, **kw):
+    return list(assign_groups(table, BANDS, **kw)["group"])
+
+
+def test_groups_constant():
+    assert GROUPS == ("non", "low", "mid", "high")
+    assert ALL_GROUPS == ("non", "low", "mid", "high", "between")
+
+
+def test_band_boundaries_are_inclusive_even_for_float32_fractions():
+    table = trials([0.30, 0.55, 0.80, 0.82, 0.95, 1.0])
+    assert groups_of(table) == ["low", "low", "mid", "mid", "high", "high"]
+
+
+def test_just_outside_bands_is_between():
+    table = trials([0.2999, 0.5501, 0.7999, 0.8201, 0.9499, 0.60])
+    assert groups_of(table) == ["between"] * 6
+
+
+def test_non_when_diverged_even_with_good_accuracy():
+    table = trials([0.97, 0.97], diverged=[True, False])
+    assert groups_of(table) == ["non", "high"]
+
+
+def test_non_when_never_left_chance_level():
+    # best 12 % <= 10 + 2 -> non; best 12.5 % > 12 -> not non (then between: no band)
+    table = trials([0.1135, 0.11], max_test=[0.12, 0.125])
+    assert groups_of(table) == ["non", "between"]
+
+
+def test_chance_level_can_be_the_majority_class_rate():
+    table = trials([0.12], max_test=[0.13])
+    assert groups_of(table) == ["between"]
+    assert groups_of(table, chance_level=11.35) == ["non"]
+    assert groups_of(table, chance_tolerance=3.0) == ["non"]
+
+
+def test_non_finite_accuracies_are_non():
+    table = trials([np.nan, 0.5], max_test=[-np.inf, 0.5])
+    out = assign_groups(table, BANDS)
+    assert list(out["group"]) == ["non", "low"]
+    assert np.isnan(out["max_test_acc_pct"].iloc[0])
+
+
+def test_train_or_test_accuracy_selects_columns():
+    table = trials([0.40], final_train=[0.97], max_train=[0.97])
+    assert groups_of(table, accuracy="test") == ["low"]
+    out = assign_groups(table, BANDS, accuracy="train")
+    assert list(out["group"]) == ["high"]
+    assert out["grouped_by"].iloc[0] == "train"
+    assert out["group_acc_pct"].iloc[0] == pytest.approx(97.0)
+    with pytest.raises(ValueError, match="accuracy"):
+        assign_groups(table, BANDS, accuracy="val")
+
+
+def test_overlapping_bands_higher_group_wins():
+    bands = {"low": [30, 60], "mid": [50, 90], "high": [85, 100]}
+    table = trials([0.55, 0.87, 0.40])
+    assert list(assign_groups(table, bands)["group"]) == ["mid", "high", "low"]
+
+
+def test_bands_are_validated():
+    with pytest.raises(ValueError, match="non"):
+        validate_bands({"non": [0, 10]})
+    with pytest.raises(ValueError, match="min <= max"):
+        validate_bands({"low": [50, 30]})
+
+
+def test_regrouping_a_groups_table_uses_percent_columns(tmp_path):
+    first = assign_groups(trials([0.40, 0.96]), BANDS)
+    write_groups_csv(first, tmp_path / "g.csv")
+    again = assign_groups(read_groups_csv(tmp_path / "g.csv"), {"high": [35, 100]})
+    assert list(again["group"]) == ["high", "high"]
+
+
+def hand_table():
+    """Nine trials: non x2 (one diverged), low x3, high x3, between x1, mid empty."""
+    finals = [0.1135, np.nan, 0.30, 0.40, 0.50, 0.96, 0.98, 0.99, 0.70]
+    maxes = [0.1135, -np.inf, 0.30, 0.40, 0.50, 0.96, 0.98, 0.99, 0.70]
+    diverged = [False, True] + [False] * 7
+    return assign_groups(trials(finals, max_test=maxes, diverged=diverged), BANDS)
+
+
+def test_table2_counts_and_statistics():
+    t2 = table2([hand_table()])
+    assert list(t2["group"]) == list(ALL_GROUPS)
+    row = t2.set_index("group")
+    assert row.loc["non", "count"] == 2
+    assert row.loc["non", "median"] == pytest.approx(11.35)  # diverged trial has no accuracy
+    assert row.loc["low", ["count", "min", "median", "max"]].tolist() == pytest.approx(
+        [3, 30.0, 40.0, 50.0]
+    )
+    assert row.loc["high", ["count", "min", "median", "max"]].tolist() == pytest.approx(
+        [3, 96.0, 98.0, 99.0]
+    )
+    assert row.loc["between", "count"] == 1
+    assert row.loc["mid", "count"] == 0
+    assert np.isnan(row.loc["mid", ["min", "median", "max"]].astype(float)).all()
+    assert set(t2["grouped_by"]) == {"test"}
+
+
+def test_table2_several_experiments_keep_order():
+    other = assign_groups(trials([0.5], experiment="dnn_cifar10", dataset="cifar10"), BANDS)
+    t2 = table2([other, hand_table()])
+    assert list(dict.fromkeys(t2["experiment"])) == ["dnn_cifar10", "dnn_mnist"]
+    assert len(t2) == 2 * len(ALL_GROUPS)
+
+
+def test_write_table2_csv_and_markdown_without_temp_files(tmp_path):
+    t2 = table2([hand_table()])
+    write_table2(t2, tmp_path / "t2.csv", tmp_path / "t2.md")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t2.csv", "t2.md"]
+    back = pd.read_csv(tmp_path / "t2.csv")
+    assert list(back["count"]) == list(t2["count"])
+    md = (tmp_path / "t2.md").read_text()
+    assert "| model | group | mnist n | mnist min | mnist median | mnist max |" in md
+    assert "| dnn | mid | 0 | – | – | – |" in md
+    assert "| dnn | high | 3 | 96.00 | 98.00 | 99.00 |" in md
+    assert "test" in md
+
+
+def test_groups_csv_round_trip(tmp_path):
+    table = hand_table()
+    path = tmp_path / "sub" / "groups.csv"
+    write_groups_csv(table, path)
+    assert [p.name for p in path.parent.iterdir()] == ["groups.csv"]
+    back = read_groups_csv(path)
+    assert tuple(back.columns) == GROUPS_CSV_COLUMNS
+    assert list(back["group"]) == list(table["group"])
+    assert back["diverged"].dtype == bool
+    assert list(back["diverged"]) == list(table["diverged"])
+    np.testing.assert_allclose(back["final_test_acc_pct"], table["final_test_acc_pct"])
+    assert group_counts(back) == {"non": 2, "low": 3, "mid": 0, "high": 3, "between": 1}
+
+
+def test_write_groups_csv_needs_grouped_table(tmp_path):
+    with pytest.raises(ValueError, match="assign_groups"):
+        write_groups_csv(trials([0.5]), tmp_path / "g.csv")

@@ -1,0 +1,114 @@
+"""The batched trainer: per-trial independence, equality with the textbook loop, divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from weightzoo.models import get_family
+from weightzoo.reference import train_reference
+from weightzoo.trainer import EnsembleTrainer, TrainSettings, train_trials, trial_seed
+
+DNN = get_family("dnn")
+ARCH = {"widths": [24, 12]}
+
+
+def seeds(n, start=0):
+    return [trial_seed(0, "test", "h24-12", i) for i in range(start, start + n)]
+
+
+def test_trial_alone_equals_trial_inside_ensemble_bit_for_bit(digits_tensors):
+    data = digits_tensors(torch.float32)
+    settings = TrainSettings(epochs=3, init_std=0.1)
+    ensemble_seeds = seeds(6)
+    k = 3
+    together = train_trials(DNN, ARCH, ensemble_seeds, data, settings, progress_file=None)
+    alone = train_trials(DNN, ARCH, [ensemble_seeds[k]], data, settings, progress_file=None)
+    # a different neighbourhood and position: the same trial as element 0 of 4
+    shuffled = train_trials(
+        DNN, ARCH, [ensemble_seeds[k], *seeds(3, start=10)], data, settings, progress_file=None
+    )
+    for name in together.final:
+        assert np.array_equal(together.final[name][k], alone.final[name][0]), name
+        assert np.array_equal(together.final[name][k], shuffled.final[name][0]), name
+    for name in together.metrics:
+        assert np.array_equal(together.metrics[name][k], alone.metrics[name][0]), name
+    # and training really moved the weights
+    assert not np.array_equal(together.final["fc1.weight"], together.initial["fc1.weight"])
+
+
+def test_batched_trainer_matches_plain_module_and_adam_in_float64(digits_tensors):
+    data = digits_tensors(torch.float64)
+    settings = TrainSettings(epochs=2, init_std=0.1, dtype="float64")
+    ensemble_seeds = seeds(4)
+    batched = train_trials(DNN, ARCH, ensemble_seeds, data, settings, progress_file=None)
+    for k in (0, 3):
+        ref = train_reference(DNN, ARCH, ensemble_seeds[k], data, settings)
+        for name, p in ref.state_dict().items():
+            diff = np.abs(batched.final[name][k] - p.numpy()).max()
+            assert diff <= 1e-10, (name, diff)
+    # 2 epochs of 14 steps moved the weights far more than the tolerance
+    assert np.abs(batched.final["fc1.weight"] - batched.initial["fc1.weight"]).max() > 1e-3
+
+
+def test_seeds_decide_init_and_order_only(digits_tensors):
+    data = digits_tensors(torch.float32)
+    settings = TrainSettings(epochs=1, init_std=0.1)
+    a = train_trials(DNN, ARCH, seeds(2), data, settings, progress_file=None)
+    b = train_trials(DNN, ARCH, seeds(2), data, settings, progress_file=None)
+    assert all(np.array_equal(a.final[n], b.final[n]) for n in a.final)
+    # two seeds give different initial weights
+    assert not np.array_equal(a.initial["fc1.weight"][0], a.initial["fc1.weight"][1])
+    # the initial draw does not depend on dtype beyond rounding
+    c = EnsembleTrainer(
+        DNN,
+        ARCH,
+        seeds(2),
+        digits_tensors(torch.float64),
+        TrainSettings(init_std=0.1, dtype="float64"),
+    )
+    np.testing.assert_allclose(c.snapshot()["fc1.weight"], a.initial["fc1.weight"], rtol=1e-6)
+
+
+def test_trial_seed_is_stable_and_distinct():
+    assert trial_seed(0, "dnn_mnist", "h5-5", 3) == trial_seed(0, "dnn_mnist", "h5-5", 3)
+    ids = {trial_seed(0, "dnn_mnist", "h5-5", i) for i in range(1000)}
+    assert len(ids) == 1000
+    assert trial_seed(0, "dnn_mnist", "h5-5", 3) != trial_seed(1, "dnn_mnist", "h5-5", 3)
+    assert all(0 <= s < 2**63 for s in ids)
+
+
+def test_diverged_trial_is_recorded_and_leaves_the_others_untouched(digits_tensors):
+    data = digits_tensors(torch.float32)
+    settings = TrainSettings(epochs=2, init_std=0.1)
+    ensemble_seeds = seeds(4)
+    clean = train_trials(DNN, ARCH, ensemble_seeds, data, settings, progress_file=None)
+    trainer = EnsembleTrainer(DNN, ARCH, ensemble_seeds, data, settings)
+    with torch.no_grad():
+        trainer.params["fc2.weight"][1, 0, 0] = float("inf")  # poison trial 1
+    poisoned = trainer.run(progress_file=None)
+    assert poisoned.diverged_epoch.tolist() == [-1, 0, -1, -1]
+    assert np.isnan(poisoned.metrics["test_acc"][1]).all()
+    for k in (0, 2, 3):
+        for name in clean.final:
+            assert np.array_equal(clean.final[name][k], poisoned.final[name][k])
+
+
+def test_metrics_have_one_value_per_trial_and_epoch(digits_tensors):
+    data = digits_tensors(torch.float32)
+    result = train_trials(
+        DNN, ARCH, seeds(3), data, TrainSettings(epochs=4, init_std=0.1), progress_file=None
+    )
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        assert result.metrics[name].shape == (3, 4)
+        assert np.isfinite(result.metrics[name]).all()
+    acc = result.metrics["test_acc"]
+    assert ((acc >= 0) & (acc <= 1)).all()
+    assert (acc[:, -1] > acc[:, 0]).all() and (acc[:, -1] > 0.2).all(), "nets learn (chance: 0.1)"
+
+
+@pytest.mark.parametrize("bad", [{"dtype": "float16"}, {"bias_init": "uniform"}])
+def test_bad_settings_name_the_key(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        TrainSettings(**bad)

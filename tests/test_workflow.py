@@ -1,0 +1,186 @@
+"""The Snakemake workflow end to end on a tiny digits config, in a copy of the repo.
+
+Each test works on its own copy (Snakefile, workflow/, src/, config/, envs/) so touching
+package code to test reruns never touches the real checkout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "training": {"epochs": 2, "init_std": 0.1, "device": "cpu"},
+    "execution": {"trials_per_job": 2, "threads": 1, "mem_mb": 1000, "runtime": 5},
+    "figures": {"n_quantiles": 8},
+    "experiments": {
+        "dnn_digits": {
+            "model": "dnn",
+            "dataset": "digits",
+            "trials": 8,  # 4 per width -> chunks t00000-00002 and t00002-00004
+            "architectures": [{"widths": [6, 6]}, {"widths": [16, 16]}],
+            "bands": {"low": [20, 60], "mid": [60, 85], "high": [85, 100]},
+        }
+    },
+}
+
+
+def copy_repo(dest: Path) -> Path:
+    for name in ("Snakefile", "workflow", "src", "config", "envs"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def write_config(root: Path, config: dict, name="tiny.yaml") -> Path:
+    path = root / "config" / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(root: Path, *args, timeout=600, check=True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": ""}
+    cmd = ["timeout", "-k", "10", str(timeout), str(SNAKEMAKE), "--cores", "2", *args]
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {args} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@contextlib.contextmanager
+def edited(path: Path):
+    """Append a comment to ``path``; restore its text and mtime afterwards."""
+    text, stat = path.read_text(), path.stat()
+    path.write_text(text + "\n# edited\n")
+    try:
+        yield
+    finally:
+        path.write_text(text)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def planned_jobs(root: Path, *args) -> dict[str, list[str]]:
+    """Dry run: {rule: [outputs]} of the jobs snakemake would run."""
+    out = snakemake(root, "-n", *args).stdout
+    jobs: dict[str, list[str]] = {}
+    for rule, output in re.findall(
+        r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    output: (.*)$", out, flags=re.M
+    ):
+        jobs.setdefault(rule, []).append(output)
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A copy of the repo where the tiny config has been run to completion."""
+    root = copy_repo(tmp_path_factory.mktemp("wf"))
+    config = write_config(root, TINY)
+    snakemake(root, "--configfile=" + str(config), "all")
+    return root, config
+
+
+def test_all_builds_table_figures_and_zoo(built):
+    root, _ = built
+    for name in (
+        "fig01_convergence",
+        "fig02_weight_stats_dnn",
+        "fig05_weight_kde_dnn",
+        "fig08_node_strength_dnn",
+        "fig11_tsne_dnn",
+    ):
+        for ext in ("pdf", "png"):
+            assert (root / "results" / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    table = (root / "results" / "tables" / "table2.md").read_text()
+    assert "| dnn | high |" in table
+    with h5py.File(root / "results" / "zoo" / "dnn_digits.h5") as f:
+        assert f["archs/h6-6/trials/trial_id"][()].tolist() == [0, 1, 2, 3]
+    log = root / "results" / "logs" / "train" / "dnn_digits" / "h6-6" / "t00000-00002.log"
+    assert "training 2 trials" in log.read_text()
+    bench = root / "results" / "benchmarks" / "train" / "dnn_digits" / "h6-6" / "t00000-00002.tsv"
+    assert bench.read_text().startswith("s\t")
+
+
+def test_nothing_to_do_after_a_full_run(built):
+    root, config = built
+    assert planned_jobs(root, "--configfile=" + str(config)) == {}
+
+
+def test_editing_one_figure_module_redraws_only_that_figure(built):
+    root, config = built
+    with edited(root / "src" / "weightzoo" / "figures" / "fig05_weight_kde.py"):
+        jobs = planned_jobs(root, "--configfile=" + str(config))
+    assert set(jobs) == {"figure"}
+    assert jobs["figure"] == [
+        "results/figures/fig05_weight_kde_dnn.pdf, results/figures/fig05_weight_kde_dnn.png"
+    ]
+
+
+def test_editing_trainer_code_retrains(built):
+    root, config = built
+    with edited(root / "src" / "weightzoo" / "trainer.py"):
+        jobs = planned_jobs(root, "--configfile=" + str(config))
+    assert len(jobs["train"]) == 4
+
+
+def test_adding_trials_trains_only_the_new_ones(built):
+    root, _ = built
+    more = {
+        **TINY,
+        "experiments": {"dnn_digits": {**TINY["experiments"]["dnn_digits"], "trials": 12}},
+    }
+    config = write_config(root, more, "more.yaml")
+    jobs = planned_jobs(root, "--configfile=" + str(config), "results/zoo/dnn_digits.h5")
+    assert sorted(jobs["train"]) == [
+        "results/train/dnn_digits/h16-16/t00004-00006.h5",
+        "results/train/dnn_digits/h6-6/t00004-00006.h5",
+    ]
+
+
+def test_one_figure_target_builds_only_what_it_needs(tmp_path):
+    root = copy_repo(tmp_path)
+    config = write_config(root, TINY)
+    jobs = planned_jobs(
+        root, "--configfile=" + str(config), "results/figures/fig02_weight_stats_dnn.pdf"
+    )
+    assert set(jobs) == {"prepare_data", "train", "merge_zoo", "assign_groups", "figure"}
+    assert len(jobs["figure"]) == 1 and "fig02_weight_stats_dnn" in jobs["figure"][0]
+
+
+def test_unknown_config_key_fails_before_any_job(tmp_path):
+    root = copy_repo(tmp_path)
+    config = write_config(root, {**TINY, "training": {"epochs": 2, "learning_rate": 0.1}})
+    proc = snakemake(root, "--configfile=" + str(config), "all", check=False)
+    assert proc.returncode != 0
+    assert "training" in proc.stderr and "learning_rate" in proc.stderr
+    assert not (root / "results").exists()
+
+
+def test_missing_dataset_fails_early_naming_it_and_where_it_looked(tmp_path):
+    """The paper's config on a machine without MNIST/CIFAR-10 files and no network."""
+    root = copy_repo(tmp_path)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    empty = tmp_path / "no-data"
+    config["data"]["data_dir"] = str(empty)
+    path = write_config(root, config, "paper-here.yaml")
+    proc = snakemake(root, "--configfile=" + str(path), "all", check=False, timeout=300)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "mnist" in text and str(empty) in text
+    assert "data_dir" in text  # how to provide the files
+    assert not (root / "results" / "train").exists(), "no training job may start"

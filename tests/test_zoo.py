@@ -1,0 +1,142 @@
+"""HDF5 export: layout, round trip into a torch model, atomic writes, merging chunks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from weightzoo import zoo as zoo_io
+from weightzoo.models import get_family, trial_state_dict
+from weightzoo.trainer import TrainSettings, train_trials, trial_seed
+
+DNN = get_family("dnn")
+META = {"experiment": "dnn_digits", "model": "dnn", "dataset": "digits"}
+
+
+def train_chunk(data, arch, trial_ids, epochs=2):
+    name = DNN.arch_name(arch)
+    seeds = [trial_seed(0, "dnn_digits", name, i) for i in trial_ids]
+    result = train_trials(
+        DNN, arch, seeds, data, TrainSettings(epochs=epochs, init_std=0.1), progress_file=None
+    )
+    return result.to_arch_trials(name, arch, trial_ids, seeds)
+
+
+@pytest.fixture
+def zoo_file(tmp_path, digits_tensors):
+    data = digits_tensors(torch.float32)
+    jobs = [
+        (train_chunk(data, {"widths": [16, 8]}, [2, 3]), "a.h5"),
+        (train_chunk(data, {"widths": [16, 8]}, [0, 1]), "b.h5"),
+        (train_chunk(data, {"widths": [6, 6]}, [0, 1, 2]), "c.h5"),
+    ]
+    paths = []
+    for trials, name in jobs:
+        zoo_io.write_job_file(tmp_path / name, trials, META)
+        paths.append(tmp_path / name)
+    out = tmp_path / "zoo.h5"
+    zoo_io.merge_job_files(paths, out, {"trials": 7})
+    return out, data
+
+
+def test_exported_weights_give_exactly_the_recorded_test_accuracy(zoo_file):
+    path, data = zoo_file
+    zoo = zoo_io.read_zoo(path)
+    checked = 0
+    for arch in zoo.archs:
+        for k in range(arch.n_trials):
+            model = DNN.reference_module(arch.arch, data.input_shape, 10)
+            params = {n: torch.from_numpy(v) for n, v in arch.final.items()}
+            model.load_state_dict(trial_state_dict(params, k))
+            with torch.no_grad():
+                predicted = model(data.x_test).argmax(1)
+            accuracy = (predicted == data.y_test).double().mean().item()
+            assert accuracy == pytest.approx(float(arch.metrics["test_acc"][k, -1]), abs=1e-7)
+            checked += 1
+    assert checked == 7
+
+
+def test_zoo_layout_is_the_documented_one(zoo_file):
+    path, _ = zoo_file
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format"] == "weightzoo" and f.attrs["schema_version"] == 1
+        assert (f.attrs["experiment"], f.attrs["model"], f.attrs["dataset"]) == (
+            "dnn_digits",
+            "dnn",
+            "digits",
+        )
+        assert set(f["archs"]) == {"h16-8", "h6-6"}
+        g = f["archs/h16-8"]
+        assert g["trials/trial_id"][()].tolist() == [0, 1, 2, 3]  # chunks merged, sorted
+        assert g["weights/final/fc1.weight"].shape == (4, 16, 64)  # [T, out, in]
+        assert g["weights/initial/fc3.bias"].shape == (4, 10)
+        assert g["metrics/test_acc"].shape == (4, 2)  # [T, epochs]
+        assert g["weights/final/fc1.weight"].compression == "gzip"
+        for key in ("versions", "config"):
+            assert f.attrs[key].startswith("{")
+    zoo = zoo_io.read_zoo(path)
+    assert zoo.versions["torch"] == torch.__version__
+    assert zoo.config == {"trials": 7}
+    table = zoo.trials_table()
+    assert len(table) == 7 and set(table["arch"]) == {"h16-8", "h6-6"}
+
+
+def test_merged_trial_equals_its_job_file(zoo_file, tmp_path):
+    path, _ = zoo_file
+    job, _ = zoo_io.read_job_file(tmp_path / "a.h5")  # trials 2, 3 of h16-8
+    merged = next(a for a in zoo_io.read_zoo(path).archs if a.arch_name == "h16-8")
+    for name, values in job.final.items():
+        assert np.array_equal(merged.final[name][2:4], values)
+    assert np.array_equal(merged.trials["seed"][2:4], job.trials["seed"])
+
+
+@pytest.mark.skipif(shutil.which("h5ls") is None, reason="h5ls (Debian hdf5-tools) not installed")
+def test_h5ls_lists_the_file(zoo_file):
+    path, _ = zoo_file
+    out = subprocess.run(["h5ls", "-r", str(path)], capture_output=True, text=True, check=True)
+    assert "/archs/h6-6/weights/final/fc1.weight" in out.stdout
+
+
+def test_duplicate_trial_ids_are_refused(tmp_path, digits_tensors):
+    data = digits_tensors(torch.float32)
+    trials = train_chunk(data, {"widths": [4, 4]}, [0, 1], epochs=1)
+    for name in ("x.h5", "y.h5"):
+        zoo_io.write_job_file(tmp_path / name, trials, META)
+    with pytest.raises(ValueError, match="same trial id"):
+        zoo_io.merge_job_files([tmp_path / "x.h5", tmp_path / "y.h5"], tmp_path / "z.h5", {})
+    assert not (tmp_path / "z.h5").exists()
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path, digits_tensors, monkeypatch):
+    data = digits_tensors(torch.float32)
+    trials = train_chunk(data, {"widths": [4, 4]}, [0], epochs=1)
+
+    def broken(group, a):
+        group.create_dataset("trials/trial_id", data=a.trials["trial_id"])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(zoo_io, "_write_arch_group", broken)
+    with pytest.raises(OSError, match="disk full"):
+        zoo_io.write_job_file(tmp_path / "job.h5", trials, META)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_foreign_hdf5_file_is_refused_with_its_name(tmp_path):
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(ValueError, match="other.h5.*not a weightzoo"):
+        zoo_io.read_zoo(tmp_path / "other.h5")
+
+
+def test_reading_only_final_weights(zoo_file):
+    path, _ = zoo_file
+    light = zoo_io.read_zoo(path, weights=("final",))
+    assert all(a.initial == {} and "fc1.weight" in a.final for a in light.archs)
+    assert all(a.final == {} and a.initial == {} for a in zoo_io.read_zoo(path, weights=()).archs)
+    with pytest.raises(ValueError, match="weights must be among"):
+        zoo_io.read_zoo(path, weights=("best",))

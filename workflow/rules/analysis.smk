@@ -1,0 +1,33 @@
+# Stage 3: accuracy groups per experiment (non/low/mid/high) and the paper's Table 2.
+
+
+rule assign_groups:
+    input:
+        zoo="results/zoo/{experiment}.h5",
+        code=package_code("groups.py", "zoo.py"),
+    output:
+        "results/groups/{experiment}.csv",
+    params:
+        bands=lambda wc: EXPERIMENTS[wc.experiment]["bands"],
+        groups=CONFIG["groups"],
+    log:
+        "results/logs/assign_groups/{experiment}.log",
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/assign_groups.py"
+
+
+rule table2:
+    input:
+        groups=expand("results/groups/{experiment}.csv", experiment=EXPERIMENTS),
+        code=package_code("groups.py"),
+    output:
+        csv="results/tables/table2.csv",
+        md="results/tables/table2.md",
+    log:
+        "results/logs/table2.log",
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/table2.py"

@@ -1,0 +1,63 @@
+# Shared set-up: validated config, the job plan, and the lists of targets.
+import sys
+from pathlib import Path
+
+# Rules run the repository's own package (not an installed copy), so the code that runs is
+# the code listed as input below: editing it reruns exactly the jobs that use it.
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
+
+from dataclasses import asdict  # noqa: E402
+
+from weightzoo.config import ConfigError, experiment_settings, plan_jobs, validate_config  # noqa: E402
+from weightzoo.figures.registry import figures_for  # noqa: E402
+
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+try:
+    CONFIG = validate_config(config, SCHEMA)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+JOBS = {(j.experiment, j.arch_name, j.chunk): j for j in plan_jobs(CONFIG)}
+EXPERIMENTS = CONFIG["experiments"]
+DATASETS = sorted({e["dataset"] for e in EXPERIMENTS.values()})
+MODELS = sorted({e["model"] for e in EXPERIMENTS.values()})
+FIGURES = figures_for(MODELS)  # {figure name: Figure(module, model)}
+
+TABLE2 = ["results/tables/table2.csv", "results/tables/table2.md"]
+FIGURE_FILES = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("pdf", "png")]
+
+
+def package_code(*modules):
+    """Package source files as inputs: editing one of them reruns the job using it."""
+    return [str(SRC / "weightzoo" / m) for m in modules]
+
+
+def experiments_of(model):
+    return [name for name, e in EXPERIMENTS.items() if e["model"] == model]
+
+
+def figure_experiments(wildcards):
+    model = FIGURES[wildcards.figure].model
+    return list(EXPERIMENTS) if model is None else experiments_of(model)
+
+
+def train_job(wildcards):
+    return JOBS[(wildcards.experiment, wildcards.arch, wildcards.chunk)]
+
+
+def train_job_dict(wildcards):
+    """The job as plain data (params must be comparable across runs for rerun checks)."""
+    return asdict(train_job(wildcards))
+
+
+def experiment_settings_dict(experiment):
+    return experiment_settings(CONFIG, experiment).as_dict()
+
+
+def job_files(wildcards):
+    return [
+        f"results/train/{j.experiment}/{j.arch_name}/{j.chunk}.h5"
+        for j in JOBS.values()
+        if j.experiment == wildcards.experiment
+    ]

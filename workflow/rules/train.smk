@@ -1,0 +1,51 @@
+# Stage 2: train. One job = one chunk of trials of one architecture, trained together as a
+# batched ensemble; its HDF5 file holds initial and final weights and per-epoch metrics.
+# Then the chunks of an experiment are merged into its zoo file.
+
+
+rule train:
+    input:
+        data=lambda wc: f"results/data/{train_job(wc).dataset}.npz",
+        code=package_code("trainer.py", "models.py", "zoo.py", "data.py", "io.py"),
+    output:
+        "results/train/{experiment}/{arch}/{chunk}.h5",
+    params:
+        job=train_job_dict,
+        seed=CONFIG["seed"],
+        # only what decides this job's trials: the experiment's `trials` count must not
+        # be here, or adding trials would retrain the existing chunks
+        settings=lambda wc: experiment_settings_dict(wc.experiment),
+    log:
+        "results/logs/train/{experiment}/{arch}/{chunk}.log",
+    benchmark:
+        "results/benchmarks/train/{experiment}/{arch}/{chunk}.tsv"
+    threads: CONFIG["execution"]["threads"]
+    resources:
+        gpu=CONFIG["execution"]["gpu"],
+        mem_mb=CONFIG["execution"]["mem_mb"],
+        runtime=CONFIG["execution"]["runtime"],
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule merge_zoo:
+    input:
+        jobs=job_files,
+        code=package_code("zoo.py", "io.py"),
+    output:
+        "results/zoo/{experiment}.h5",
+    params:
+        experiment=lambda wc: EXPERIMENTS[wc.experiment],
+    log:
+        "results/logs/merge_zoo/{experiment}.log",
+    benchmark:
+        "results/benchmarks/merge_zoo/{experiment}.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/merge_zoo.py"

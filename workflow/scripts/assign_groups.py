@@ -1,0 +1,14 @@
+"""Rule assign_groups: each trial of one experiment -> non/low/mid/high (or between)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the repo's package
+
+from weightzoo.pipeline import assign_groups
+from weightzoo.runlog import job_log
+
+with job_log(snakemake.log[0]):
+    assign_groups(
+        snakemake.input.zoo, snakemake.output[0], snakemake.params.bands, snakemake.params.groups
+    )

@@ -1,0 +1,19 @@
+"""Rule figure: one paper figure as PDF + PNG."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the repo's package
+
+from weightzoo.pipeline import draw_figure
+from weightzoo.runlog import job_log
+
+with job_log(snakemake.log[0]):
+    draw_figure(
+        snakemake.params.module,
+        snakemake.input.zoos,
+        snakemake.input.groups,
+        snakemake.output.pdf,
+        snakemake.output.png,
+        snakemake.params.options,
+    )

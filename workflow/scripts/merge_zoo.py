@@ -1,0 +1,12 @@
+"""Rule merge_zoo: all job files of one experiment -> results/zoo/<experiment>.h5."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the repo's package
+
+from weightzoo.pipeline import merge_zoo
+from weightzoo.runlog import job_log
+
+with job_log(snakemake.log[0]):
+    merge_zoo(snakemake.input.jobs, snakemake.output[0], snakemake.params.experiment)

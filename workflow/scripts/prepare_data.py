@@ -1,0 +1,12 @@
+"""Rule prepare_data: locate one dataset and store it as results/data/<name>.npz."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the repo's package
+
+from weightzoo.pipeline import prepare_data
+from weightzoo.runlog import job_log
+
+with job_log(snakemake.log[0]):
+    prepare_data(snakemake.wildcards.dataset, snakemake.output[0], snakemake.params.data)

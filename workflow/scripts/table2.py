@@ -1,0 +1,12 @@
+"""Rule table2: the paper's Table 2 (count, min, median, max per group) as CSV and Markdown."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the repo's package
+
+from weightzoo.pipeline import table2
+from weightzoo.runlog import job_log
+
+with job_log(snakemake.log[0]):
+    table2(snakemake.input.groups, snakemake.output.csv, snakemake.output.md)
