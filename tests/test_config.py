@@ -66,7 +66,51 @@ BAD_CONFIGS = [
     ((f"{EXP}.architectures", [{"widths": [5, 5]}, {"widths": [5, 5]}]), ["h5-5", "twice"]),
     ((f"{EXP}.bands", DELETE), [EXP, "bands"]),
     (("groups.accuracy", "validation"), ["groups.accuracy"]),
+    (("training.strategy", "vmap"), ["training.strategy"]),
+    # a CNN's architecture keys are not a DNN's
+    ((f"{EXP}.model", "cnn"), [f"{EXP}.architectures.0", "widths", "channels"]),
 ]
+
+CNN_EXP = {
+    "model": "cnn",
+    "dataset": "mnist",
+    "trials": 2,
+    "architectures": [{"channels": 4}],
+    "bands": {"high": [90, 100]},
+}
+VIT_EXP = {
+    "model": "vit",
+    "dataset": "cifar10",
+    "trials": 2,
+    "architectures": [{"d_model": 784, "nhead": 8, "patch": 4, "dim_feedforward": 64}],
+    "bands": {"high": [40, 100]},
+}
+BAD_ARCHS = [
+    # (experiment, architecture change, words the error must contain)
+    (CNN_EXP, {"channels": 0}, ["architectures.0.channels"]),
+    (CNN_EXP, {"head": "max"}, ["architectures.0.head", "max"]),
+    (CNN_EXP, {"kernel": 5}, ["architectures.0", "kernel"]),
+    (VIT_EXP, {"nhead": 3}, ["architectures.0", "not divisible by nhead 3"]),
+    (VIT_EXP, {"patch": 5}, ["architectures.0", "patch 5 does not tile 32x32"]),
+    (VIT_EXP, {"d_model": None}, ["architectures.0.d_model"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("exp", "change", "words"), BAD_ARCHS, ids=[f"{e['model']}-{c}" for e, c, _ in BAD_ARCHS]
+)
+def test_bad_cnn_and_vit_architectures_fail_naming_the_key(exp, change, words):
+    bad = copy.deepcopy(exp)
+    bad["architectures"][0].update(change)
+    with pytest.raises(ConfigError) as err:
+        validate_config({"experiments": {"e": bad}})
+    for word in words:
+        assert word in str(err.value)
+
+
+@pytest.mark.parametrize("exp", [CNN_EXP, VIT_EXP], ids=["cnn", "vit"])
+def test_good_cnn_and_vit_experiments_pass(exp):
+    assert validate_config({"experiments": {"e": exp}})["experiments"]["e"]["model"] == exp["model"]
 
 
 @pytest.mark.parametrize(
@@ -94,7 +138,7 @@ def test_defaults_are_filled_in():
     assert full["execution"]["trials_per_job"] == 100
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml", "fashion-mnist.yaml"])
 def test_shipped_configs_are_valid(name):
     config = load_config(REPO / "config" / name)
     assert plan_jobs(config)
@@ -109,12 +153,16 @@ def test_invalid_yaml_names_the_file(tmp_path):
 
 def test_paper_config_has_the_papers_trial_counts():
     config = load_config(REPO / "config" / "config.yaml")
-    for exp in config["experiments"].values():
-        assert exp["trials"] == 1000
+    trials = {name: exp["trials"] for name, exp in config["experiments"].items()}
+    assert set(trials) == {
+        f"{m}_{d}" for m in ("dnn", "cnn", "vit") for d in ("mnist", "fashion-mnist", "cifar10")
+    }
+    for name, n in trials.items():
+        assert n == (30 if name.startswith("vit") else 1000), name
     t = config["training"]
     assert (t["batch_size"], t["epochs"], t["lr"]) == (100, 20, 0.001)
     jobs = plan_jobs(config)
-    assert sum(j.stop - j.start for j in jobs) == 3000
+    assert sum(j.stop - j.start for j in jobs) == 6 * 1000 + 3 * 30
 
 
 def _chunks(config):

@@ -20,15 +20,21 @@ N_IN, N_CLASSES, EPOCHS = 64, 10, 5
 FAST = {"fig11_tsne": {"max_iter": 250}}
 
 
-def make_arch(widths, final_acc, seed, nan_trials=()):
-    """One DNN architecture; trial k reaches ``final_acc[k]``, better trials get tighter
-    weights; trials in ``nan_trials`` diverge at epoch 2 (NaN metrics and weights)."""
+IMAGE = (1, 8, 8)  # digits-sized inputs of the CNN and ViT zoos
+CNN_ARCH = {"channels": 3}
+VIT_ARCH = {"d_model": 8, "nhead": 2, "patch": 4, "dim_feedforward": 6}
+
+
+def make_arch(widths, final_acc, seed, nan_trials=(), model="dnn", arch=None):
+    """One architecture (DNN ``widths``, or ``arch`` of ``model``); trial k reaches
+    ``final_acc[k]``, better trials get tighter weights; trials in ``nan_trials`` diverge
+    at epoch 2 (NaN metrics and weights)."""
     rng = np.random.default_rng(seed)
-    family = get_family("dnn")
-    arch = {"widths": list(widths)}
+    family = get_family(model)
+    arch = {"widths": list(widths)} if model == "dnn" else dict(arch)
     t = len(final_acc)
     acc = np.asarray(final_acc, dtype=np.float32)
-    shapes = family.param_shapes(arch, (N_IN,), N_CLASSES)
+    shapes = family.param_shapes(arch, (N_IN,) if model == "dnn" else IMAGE, N_CLASSES)
     scale = (1.2 - acc)[:, None]
     initial = {p: rng.normal(0, 0.1, (t, *s)).astype(np.float32) for p, s in shapes.items()}
     final = {
@@ -58,8 +64,8 @@ def make_arch(widths, final_acc, seed, nan_trials=()):
     return ArchTrials(family.arch_name(arch), arch, trials, metrics, initial, final)
 
 
-def write_experiment(directory, dataset, archs):
-    zoo = Zoo(f"dnn_{dataset}", "dnn", dataset, archs, versions={"test": "1"})
+def write_experiment(directory, dataset, archs, model="dnn"):
+    zoo = Zoo(f"{model}_{dataset}", model, dataset, archs, versions={"test": "1"})
     zoo_path = directory / f"{zoo.experiment}.h5"
     groups_path = directory / f"{zoo.experiment}_groups.csv"
     write_zoo(zoo_path, zoo)
@@ -93,6 +99,25 @@ def three_trials(tmp_path_factory):
     return [zoo], [groups]
 
 
+@pytest.fixture(scope="module")
+def three_models(tmp_path_factory):
+    """DNN, CNN and ViT zoos on two datasets (Fig. 1 draws them as a model x dataset grid)."""
+    d = tmp_path_factory.mktemp("models")
+    accs = [0.11, 0.40, 0.81, 0.97, 0.98, 0.70]
+    paths = [write_experiment(d, "mnist", [make_arch((4, 3), accs, 1)])]
+    for i, dataset in enumerate(("mnist", "fmnist")):
+        for model, arch in (("cnn", CNN_ARCH), ("vit", VIT_ARCH)):
+            archs = [make_arch((), accs, 10 + i, nan_trials=(2,), model=model, arch=arch)]
+            paths.append(write_experiment(d, dataset, archs, model=model))
+    return [p[0] for p in paths], [p[1] for p in paths]
+
+
+def one_model(zoos_groups, model):
+    zoos, groups = zoos_groups
+    keep = [i for i, z in enumerate(zoos) if f"/{model}_" in z]
+    return [zoos[i] for i in keep], [groups[i] for i in keep]
+
+
 def draw(module_name, zoos_groups, out_dir, **options):
     module = importlib.import_module(f"weightzoo.figures.{module_name}")
     pdf, png = out_dir / f"{module_name}.pdf", out_dir / f"{module_name}.png"
@@ -116,6 +141,38 @@ def test_figure_from_two_experiments(module_name, two_experiments, tmp_path):
 def test_figure_with_three_trials_and_an_empty_group(module_name, three_trials, tmp_path):
     pdf, png = draw(module_name, three_trials, tmp_path)
     assert_written(tmp_path, pdf, png)
+
+
+@pytest.mark.parametrize("module_name", FIGURE_MODULES[1:])
+@pytest.mark.parametrize("model", ["cnn", "vit"])
+def test_figure_of_cnn_and_vit_layers(module_name, model, three_models, tmp_path):
+    pdf, png = draw(module_name, one_model(three_models, model), tmp_path, number=7)
+    assert_written(tmp_path, pdf, png)
+
+
+def test_convergence_grid_of_all_models(three_models, tmp_path):
+    pdf, png = draw("fig01_convergence", three_models, tmp_path)
+    assert_written(tmp_path, pdf, png)
+
+
+def test_cnn_and_vit_layers_the_figures_read(three_models):
+    cnn, vit = (load_experiments(*one_model(three_models, m))[0] for m in ("cnn", "vit"))
+    assert cnn.layer_labels() == ["Conv", "FC"]
+    assert vit.layer_labels() == ["attn in", "attn out", "MLP 1", "MLP 2", "head"]
+    # a CNN node is a kernel: its strength sums |w| over in-channels and the 3x3 window
+    conv = get_family("cnn").layers(CNN_ARCH)[0]
+    w = np.ones((2, 3, 1, 3, 3))  # [T, C, Cin, k, k]
+    np.testing.assert_array_equal(node_strengths(w, conv), np.full((2, 3), 9.0))
+
+
+@pytest.mark.parametrize("module_name", ["fig02_weight_stats", "fig08_node_strength"])
+def test_figure_with_a_thousand_trials(module_name, tmp_path):
+    accs = np.random.default_rng(0).choice([0.11, 0.4, 0.81, 0.97], size=1000)
+    zoo_groups = write_experiment(tmp_path, "mnist", [make_arch((4, 3), accs, 8)])
+    pdf, png = draw(module_name, ([zoo_groups[0]], [zoo_groups[1]]), tmp_path)
+    assert_written(tmp_path, pdf, png)
+    # the legend counts every trial
+    assert load_experiments([zoo_groups[0]], [zoo_groups[1]])[0].counts()["high"] > 200
 
 
 def test_pairing_and_counts(two_experiments):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pytest
 import torch
 
-from weightzoo.models import CNN, FAMILIES, ViT, get_family, trial_state_dict
+from weightzoo.models import CNN, FAMILIES, ViT, family_for_device, get_family, trial_state_dict
 from weightzoo.reference import train_reference
 from weightzoo.trainer import TrainSettings, train_trials, trial_seed
 
@@ -30,20 +28,6 @@ ALL = [
     pytest.param(CNN("grouped"), CNN_GAP, id="cnn-grouped-gap"),
     pytest.param(ViT(), VIT_SMALL_PATCH, id="vit-patch2"),
 ]
-
-
-class WithArch:
-    """The family with its arch bound, so its ``forward`` has the arch whether or not the
-    trainer passes it (the ViT needs ``nhead``, which no parameter shape shows)."""
-
-    def __init__(self, family, arch: Mapping):
-        self.family, self.arch = family, dict(arch)
-
-    def __getattr__(self, name):
-        return getattr(self.family, name)
-
-    def forward(self, params, x, arch=None):
-        return self.family.forward(params, x, self.arch)
 
 
 def seeds(n, start=0):
@@ -80,13 +64,12 @@ def test_batched_forward_equals_reference_module(family, arch, input_shape):
 def test_trial_alone_equals_trial_inside_ensemble_bit_for_bit(family, arch, digits_tensors):
     data = digits_tensors(torch.float32)
     settings = TrainSettings(epochs=2, init_std=0.1)
-    bound = WithArch(family, arch)
     ensemble_seeds, k = seeds(5), 3
-    together = train_trials(bound, arch, ensemble_seeds, data, settings, progress_file=None)
-    alone = train_trials(bound, arch, [ensemble_seeds[k]], data, settings, progress_file=None)
+    together = train_trials(family, arch, ensemble_seeds, data, settings, progress_file=None)
+    alone = train_trials(family, arch, [ensemble_seeds[k]], data, settings, progress_file=None)
     # other neighbours, another position: the same trial as element 2 of 4
     elsewhere_seeds = [*seeds(2, start=10), ensemble_seeds[k], *seeds(1, start=20)]
-    elsewhere = train_trials(bound, arch, elsewhere_seeds, data, settings, progress_file=None)
+    elsewhere = train_trials(family, arch, elsewhere_seeds, data, settings, progress_file=None)
     for name in together.final:
         assert np.array_equal(together.final[name][k], alone.final[name][0]), name
         assert np.array_equal(together.final[name][k], elsewhere.final[name][2]), name
@@ -116,9 +99,7 @@ def test_batched_trainer_matches_plain_module_and_adam_in_float64(family, arch, 
     data = digits_tensors(torch.float64)
     settings = TrainSettings(epochs=2, init_std=0.1, dtype="float64")
     ensemble_seeds = seeds(4)
-    batched = train_trials(
-        WithArch(family, arch), arch, ensemble_seeds, data, settings, progress_file=None
-    )
+    batched = train_trials(family, arch, ensemble_seeds, data, settings, progress_file=None)
     for k in (0, 3):
         ref = train_reference(family, arch, ensemble_seeds[k], data, settings)
         for name, p in ref.state_dict().items():
@@ -190,3 +171,13 @@ def test_arch_names_and_registry():
 def test_bad_arch_is_named(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_strategy_auto_picks_per_device_and_explicit_choices_win():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert family_for_device("cnn", "auto", cpu).strategy == "loop"
+    assert family_for_device("cnn", "auto", cuda).strategy == "grouped"
+    assert family_for_device("cnn", "grouped", cpu).strategy == "grouped"
+    assert family_for_device("vit", "auto", cuda) is FAMILIES["vit"]
+    with pytest.raises(ValueError, match="training.strategy 'loop' applies to the CNN only"):
+        family_for_device("dnn", "loop", cpu)

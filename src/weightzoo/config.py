@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .data import IMAGE_SHAPES, NUM_CLASSES
 from .models import get_family
 from .trainer import TrainSettings, trial_seed
 
@@ -98,6 +99,11 @@ def _check_experiment(name: str, exp: Mapping) -> None:
             f"{len(exp['architectures'])} architectures; raise trials"
         )
     family = get_family(exp["model"])
+    for i, arch in enumerate(exp["architectures"]):
+        try:  # shapes that do not fit the data (ViT patch, nhead) fail here, not in a job
+            family.param_shapes(arch, IMAGE_SHAPES[exp["dataset"]], NUM_CLASSES)
+        except ValueError as e:
+            raise ConfigError(f"experiments.{name}.architectures.{i}: {e}") from None
     names = [family.arch_name(a) for a in exp["architectures"]]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

@@ -410,6 +410,24 @@ def get_family(name: str, **options) -> ModelFamily:
     return type(family)(**options) if options else family
 
 
+def family_for_device(name: str, strategy: str, device: torch.device) -> ModelFamily:
+    """The family ``name`` running the way ``strategy`` says on ``device``.
+
+    ``"auto"`` picks the fastest measured default: for the CNN the per-trial loop on the
+    CPU (bit-identical, 1.7-1.9x the grouped conv there), the grouped conv elsewhere (one
+    kernel launch for all trials instead of ``T``; not measured on a GPU yet)."""
+    if name == "cnn":
+        if strategy == "auto":
+            strategy = "loop" if torch.device(device).type == "cpu" else "grouped"
+        return get_family("cnn", strategy=strategy)
+    if strategy != "auto":
+        raise ValueError(
+            f"training.strategy {strategy!r} applies to the CNN only; set it to 'auto' for "
+            f"the {name!r} experiments (or in the CNN experiment's own training: block)"
+        )
+    return get_family(name)
+
+
 def trial_state_dict(params: Mapping[str, Tensor], k: int) -> dict[str, Tensor]:
     """Trial ``k`` of stacked ``[T, ...]`` parameters, ready for ``load_state_dict``."""
     return {name: p[k].detach().clone() for name, p in params.items()}

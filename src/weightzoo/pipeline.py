@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 
 from . import data as datasets
-from .models import get_family
+from .models import family_for_device
 from .trainer import TensorData, TrainSettings, resolve_device, train_trials, trial_seed
 from .zoo import merge_job_files, write_job_file
 
@@ -58,8 +58,9 @@ def train_job(
         data.x_train.device,
         settings.dtype,
     )
+    family = family_for_device(job["model"], settings.strategy, data.x_train.device)
     result = train_trials(
-        get_family(job["model"]),
+        family,
         job["arch"],
         seeds,
         data,
@@ -68,6 +69,7 @@ def train_job(
         desc=f"{job['arch_name']} {len(seeds)} trials",
     )
     result.settings["resolved_device"] = str(data.x_train.device)
+    result.settings["resolved_strategy"] = getattr(family, "strategy", "batched")
     trials = result.to_arch_trials(job["arch_name"], job["arch"], trial_ids, seeds)
     write_job_file(
         out_path,
@@ -137,10 +139,13 @@ def figure_kwargs(make, options: Mapping) -> dict:
     }
 
 
-def draw_figure(module: str, zoo_paths, group_paths, out_pdf, out_png, options: Mapping) -> None:
+def draw_figure(
+    module: str, zoo_paths, group_paths, out_pdf, out_png, options: Mapping, number: int
+) -> None:
+    """Draw the paper's figure ``number`` with ``module`` (one module draws e.g. Figs 2-4)."""
     import importlib
 
     make = importlib.import_module(f"weightzoo.figures.{module}").make
-    kwargs = figure_kwargs(make, options)
+    kwargs = {**figure_kwargs(make, options), "number": number}
     log.info("drawing %s from %d experiments with %s", module, len(list(zoo_paths)), kwargs)
     make(list(zoo_paths), list(group_paths), str(out_pdf), str(out_png), **kwargs)

@@ -46,6 +46,9 @@ class TrainSettings:
     bias_init: str = "normal"  # "normal" (same std as weights) or "zeros"
     dtype: str = "float32"
     device: str = "auto"
+    # how the batched model runs its layers (CNN: "loop" or "grouped"); "auto" picks the
+    # fastest measured for the device. See models.CNN; DNN and ViT have one way only.
+    strategy: str = "auto"
     # memory budget of one evaluation chunk [T, chunk, features]; does not change results
     eval_chunk_mb: int = 64
 
@@ -309,7 +312,7 @@ class EnsembleTrainer:
             idx = order[:, sl]  # [T, b]
             xb = self._gather(self.data.x_train, idx)  # [T, b, C, H, W]
             yb = self.data.y_train[idx]  # [T, b]
-            logits = self.family.forward(self.params, xb)  # [T, b, classes]
+            logits = self.family.forward(self.params, xb, self.arch)  # [T, b, classes]
             loss = self._loss_per_trial(logits, yb)  # [T]
             self.optimizer.zero_grad(set_to_none=True)
             # Summing per-trial means gives each trial exactly its own gradient.
@@ -334,7 +337,7 @@ class EnsembleTrainer:
         for sl in batch_slices(n, chunk):
             xb = x[sl].unsqueeze(0).expand(t, *x[sl].shape)  # [T, b, C, H, W], no copy
             yb = y[sl].unsqueeze(0).expand(t, -1)  # [T, b]
-            logits = self.family.forward(self.params, xb)
+            logits = self.family.forward(self.params, xb, self.arch)  # [T, b, classes]
             loss_sum += self._loss_per_trial(logits, yb).to(torch.float64) * (sl.stop - sl.start)
             correct += (logits.argmax(-1) == yb).sum(1)
         return loss_sum / n, correct.to(torch.float64) / n

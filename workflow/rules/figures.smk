@@ -14,6 +14,7 @@ rule figure:
         png="results/figures/{figure}.png",
     params:
         module=lambda wc: FIGURES[wc.figure].module,
+        number=lambda wc: FIGURES[wc.figure].number,
         options=CONFIG["figures"],
     log:
         "results/logs/figures/{figure}.log",

@@ -16,4 +16,5 @@ with job_log(snakemake.log[0]):
         snakemake.output.pdf,
         snakemake.output.png,
         snakemake.params.options,
+        snakemake.params.number,
     )

@@ -106,6 +106,7 @@ def make(
     out_pdf: str,
     out_png: str,
     *,
+    number: int = 1,
     split: str = "test",
     loss_scale: str = "log",
     dpi: int = DPI,
@@ -136,7 +137,7 @@ def make(
     names = ", ".join(f"{model_label(m)}" for m in models)
     set_titles(
         fig,
-        f"Fig. 1 — convergence: {split} loss and accuracy per epoch, {names}",
+        f"Fig. {number} — convergence: {split} loss and accuracy per epoch, {names}",
         f"Each line is one trial, coloured by accuracy group (legend: trials per group). "
         f"Columns: {', '.join(dataset_label(d) for d in datasets)}. Non-finite epochs of "
         f"diverged trials are not drawn; loss axis {loss_scale}.",

@@ -56,6 +56,7 @@ def make(
     out_pdf: str,
     out_png: str,
     *,
+    number: int = 2,
     weights: str = "final",
     dpi: int = DPI,
 ) -> None:
@@ -75,7 +76,7 @@ def make(
         add_group_legend(axes[i, 0], exp.counts())
     set_titles(
         fig,
-        f"Fig. 2 — weight mean vs std per layer, {figure_models(experiments)}",
+        f"Fig. {number} — weight mean vs std per layer, {figure_models(experiments)}",
         f"One dot per trial: mean (x) and standard deviation (y) of its {weights} weights of "
         "the layer, coloured by accuracy group (legend: trials per group in that experiment).",
     )

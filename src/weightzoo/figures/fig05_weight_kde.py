@@ -99,6 +99,7 @@ def make(
     out_pdf: str,
     out_png: str,
     *,
+    number: int = 5,
     max_samples: int = 20000,
     bins: int = 60,
     clip_quantile: float = 0.005,
@@ -134,7 +135,7 @@ def make(
         add_group_legend(axes[i, 0], exp.counts(), marker="")
     set_titles(
         fig,
-        f"Fig. 5 — weight distribution per layer and group, {figure_models(experiments)}",
+        f"Fig. {number} — weight distribution per layer and group, {figure_models(experiments)}",
         f"Normalised histogram (shaded) and Gaussian KDE (line) of the {weights} weights of "
         f"each layer pooled over a group's trials (random subsample of at most {max_samples} "
         f"weights per group, seed {seed}); x-range: {clip_quantile:g}..{1 - clip_quantile:g} "

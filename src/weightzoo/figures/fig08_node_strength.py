@@ -73,6 +73,7 @@ def make(
     out_pdf: str,
     out_png: str,
     *,
+    number: int = 8,
     reduce: str = "mean",
     log_axes: bool = False,
     weights: str = "final",
@@ -97,7 +98,7 @@ def make(
         add_group_legend(axes[i, 0], exp.counts())
     set_titles(
         fig,
-        f"Fig. 8 — node strength of consecutive layers, {figure_models(experiments)}",
+        f"Fig. {number} — node strength of consecutive layers, {figure_models(experiments)}",
         f"Node strength s_i = Σ_j |w_ij| over incoming {weights} weights. Widths differ "
         f"across trials, so each trial is one dot: its {reduce} node strength in layer l (x) "
         "vs layer l+1 (y), coloured by accuracy group.",

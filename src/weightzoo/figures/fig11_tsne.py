@@ -131,6 +131,7 @@ def make(
     out_pdf: str,
     out_png: str,
     *,
+    number: int = 11,
     descriptor: str = "quantiles",
     n_quantiles: int = 64,
     perplexity: float = 30.0,
@@ -175,7 +176,7 @@ def make(
     what = describe_descriptor(descriptor, n_quantiles, pca_dims)
     set_titles(
         fig,
-        f"Fig. 11 — t-SNE of per-layer weights ({descriptor}), {figure_models(experiments)}",
+        f"Fig. {number} — t-SNE of per-layer weights ({descriptor}), {figure_models(experiments)}",
         f"One dot per trial, coloured by accuracy group. Embedded per trial: {what} "
         f"({weights} weights). t-SNE: PCA init, perplexity min({perplexity:g}, (n-1)/3), "
         f"random_state {seed}, {max_iter} iterations.",

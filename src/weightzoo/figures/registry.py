@@ -15,14 +15,22 @@ class Figure:
     name: str  # file stem under results/figures/
     module: str  # module of weightzoo.figures with make(...)
     model: str | None  # the model family it shows; None = every experiment (Fig. 1)
+    number: int  # the paper's figure number, shown in the title
 
 
 FIGURES = (
-    Figure("fig01_convergence", "fig01_convergence", None),
-    Figure("fig02_weight_stats_dnn", "fig02_weight_stats", "dnn"),
-    Figure("fig05_weight_kde_dnn", "fig05_weight_kde", "dnn"),
-    Figure("fig08_node_strength_dnn", "fig08_node_strength", "dnn"),
-    Figure("fig11_tsne_dnn", "fig11_tsne", "dnn"),
+    Figure("fig01_convergence", "fig01_convergence", None, 1),
+    # the paper's figures 2-13: four analyses, each drawn for DNN, CNN and ViT in turn
+    *(
+        Figure(f"fig{number:02d}_{analysis}_{model}", module, model, number)
+        for first, analysis, module in (
+            (2, "weight_stats", "fig02_weight_stats"),
+            (5, "weight_kde", "fig05_weight_kde"),
+            (8, "node_strength", "fig08_node_strength"),
+            (11, "tsne", "fig11_tsne"),
+        )
+        for number, model in enumerate(("dnn", "cnn", "vit"), start=first)
+    ),
 )
 
 
