@@ -32,7 +32,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from weightzoo.models import get_family
+from weightzoo.models import ModelFamily, get_family
 from weightzoo.reference import reference_model
 from weightzoo.trainer import (
     EnsembleTrainer,
@@ -212,11 +212,19 @@ def reference_batches(seed: int, n: int, device: torch.device) -> Iterator[Tenso
             yield order[sl]
 
 
-def in_memory_reference(data: TensorData, settings: TrainSettings, steps: int) -> Method:
-    """(b) one trial over in-memory tensors: the loop of ``train_reference``, setup untimed."""
-    family = get_family("dnn")
-    seed = trial_seed(BASE_SEED, "bench", family.arch_name(ARCH), 0)
-    model = reference_model(family, ARCH, seed, data, settings)
+def reference_method(
+    name: str,
+    family: ModelFamily,
+    arch: Mapping,
+    data: TensorData,
+    settings: TrainSettings,
+    steps: int,
+    flop_per_step: float,
+) -> Method:
+    """One trial of any family over in-memory tensors: the loop of ``train_reference``, setup
+    untimed."""
+    seed = trial_seed(BASE_SEED, "bench", family.arch_name(arch), 0)
+    model = reference_model(family, arch, seed, data, settings)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     batches = reference_batches(seed, data.x_train.shape[0], data.x_train.device)
 
@@ -227,19 +235,42 @@ def in_memory_reference(data: TensorData, settings: TrainSettings, steps: int) -
             loss.backward()
             optimizer.step()
 
-    flop = steps * flop_per_trial_step(layer_sizes(), BATCH)
-    return Method("(b) in-memory tensors", 1, steps, flop, run)
+    return Method(name, 1, steps, steps * flop_per_step, run)
+
+
+def trainer_method(
+    name: str,
+    family: ModelFamily,
+    arch: Mapping,
+    data: TensorData,
+    settings: TrainSettings,
+    trials: int,
+    flop_per_step: float,
+) -> Method:
+    """``trials`` trials of any family at once; one ``train_epoch`` = ``len(x_train) / batch``
+    steps."""
+    arch_name = family.arch_name(arch)
+    seeds = [trial_seed(BASE_SEED, "bench", arch_name, k) for k in range(trials)]
+    trainer = EnsembleTrainer(family, arch, seeds, data, settings)
+    steps = len(batch_slices(data.x_train.shape[0], settings.batch_size))
+    flop = trials * steps * flop_per_step
+    return Method(name, trials, steps, flop, trainer.train_epoch)
+
+
+def in_memory_reference(data: TensorData, settings: TrainSettings, steps: int) -> Method:
+    """(b) one trial of the DNN over in-memory tensors."""
+    flop = flop_per_trial_step(layer_sizes(), BATCH)
+    return reference_method(
+        "(b) in-memory tensors", get_family("dnn"), ARCH, data, settings, steps, flop
+    )
 
 
 def batched_trainer(data: TensorData, settings: TrainSettings, trials: int) -> Method:
-    """(c) ``trials`` trials at once; one ``train_epoch`` = ``len(x_train) / 100`` steps."""
-    family = get_family("dnn")
-    arch_name = family.arch_name(ARCH)
-    seeds = [trial_seed(BASE_SEED, "bench", arch_name, k) for k in range(trials)]
-    trainer = EnsembleTrainer(family, ARCH, seeds, data, settings)
-    steps = len(batch_slices(data.x_train.shape[0], settings.batch_size))
-    flop = trials * steps * flop_per_trial_step(layer_sizes(), BATCH)
-    return Method("(c) batched trainer", trials, steps, flop, trainer.train_epoch)
+    """(c) ``trials`` DNN trials at once."""
+    flop = flop_per_trial_step(layer_sizes(), BATCH)
+    return trainer_method(
+        "(c) batched trainer", get_family("dnn"), ARCH, data, settings, trials, flop
+    )
 
 
 def matmul(device: torch.device, target_s: float) -> Method:
@@ -311,9 +342,12 @@ class Row:
     faults_per_step: float | None  # minor page faults per step (whole process)
 
 
-def summarize(methods: list[Method]) -> list[Row]:
-    """Medians over rounds; ratios are formed within each round, then their median taken."""
-    base = next(m for m in methods if m.name.startswith("(a)"))
+def summarize(methods: list[Method], base: Method | None = None) -> list[Row]:
+    """Medians over rounds; ratios are formed within each round, then their median taken.
+
+    ``base``: the method the ``x_a`` column divides by (default: the one named ``(a) …``)."""
+    if base is None:
+        base = next(m for m in methods if m.name.startswith("(a)"))
     mm = next((m for m in methods if m.is_matmul), None)
     base_rates = [base.trials * base.steps / s for s in base.seconds]
     mm_gflops = [mm.flop_per_call / s / 1e9 for s in mm.seconds] if mm else None
@@ -352,9 +386,10 @@ def fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def markdown_table(rows: list[Row]) -> str:
+def markdown_table(rows: list[Row], base: str = "(a)") -> str:
+    """The table; ``base`` names the method of the ratio column (``x_a`` of the rows)."""
     lines = [
-        "| method | trials | trial-steps/s (median) | × (a) | GFLOP/s | % of matmul |",
+        f"| method | trials | trial-steps/s (median) | × {base} | GFLOP/s | % of matmul |",
         "|---|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
@@ -370,13 +405,15 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_csv(rows: list[Row], path: str) -> None:
+def write_csv(rows: list[Row], path: str, ratio_column: str = "x_a") -> None:
+    """The rows as CSV, one column per ``Row`` field; ``x_a`` is written as ``ratio_column``."""
     fields = list(Row.__dataclass_fields__)
+    header = {k: ratio_column if k == "x_a" else k for k in fields}
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer = csv.DictWriter(fh, fieldnames=list(header.values()))
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: getattr(r, k) for k in fields})
+            writer.writerow({header[k]: getattr(r, k) for k in fields})
 
 
 def cpu_model() -> str:
@@ -464,61 +501,97 @@ FULL_DEFAULTS = {"steps": 100, "repeats": 3, "matmul_seconds": 0.5}
 QUICK_DEFAULTS = {"steps": 5, "repeats": 1, "matmul_seconds": 0.05}
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--steps", type=int, default=None, help="steps per timed call of (b) and (c) (default 100)"
-    )
-    p.add_argument(
-        "--steps-a",
-        type=int,
-        default=None,
-        help="steps per timed call of (a) "
+# Options shared with bench_models.py. Help texts are formatted with the script's defaults
+# ({steps}, ...) and its --quick defaults ({quick_steps}, ...).
+OPTIONS: dict[str, dict] = {
+    "--steps": {
+        "type": int,
+        "default": None,
+        "help": "steps per timed call of (b) and (c) (default {steps})",
+    },
+    "--steps-a": {
+        "type": int,
+        "default": None,
+        "help": "steps per timed call of (a) "
         "(default: --steps); rates are per step, so fewer only shortens the run",
-    )
-    p.add_argument(
-        "--trials",
-        type=int,
-        nargs="+",
-        default=[1, 10, 100],
-        help="ensemble sizes for (c), e.g. 1 10 100 1000",
-    )
-    p.add_argument(
-        "--repeats", type=int, default=None, help="timed rounds, medians reported (default 3)"
-    )
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    p.add_argument(
-        "--data",
-        choices=["auto", "fashion-mnist", "synthetic"],
-        default="auto",
-        help="images: Fashion-MNIST if installed (auto), or uint8 noise",
-    )
-    p.add_argument(
-        "--matmul-seconds", type=float, default=None, help="length of one timed matmul call (0.5)"
-    )
-    p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
-    p.add_argument(
-        "--malloc-tuned",
-        action="store_true",
-        help="re-run with THP_MEM_ALLOC_ENABLE=1 and large glibc MALLOC_MMAP/TRIM "
+    },
+    "--trials": {
+        "type": int,
+        "nargs": "+",
+        "default": [1, 10, 100],
+        "help": "ensemble sizes for (c), e.g. 1 10 100 1000",
+    },
+    "--repeats": {
+        "type": int,
+        "default": None,
+        "help": "timed rounds, medians reported (default {repeats})",
+    },
+    "--device": {"choices": ["auto", "cpu", "cuda"], "default": "auto"},
+    "--threads": {"type": int, "default": None, "help": "torch.set_num_threads"},
+    "--data": {
+        "choices": ["auto", "fashion-mnist", "synthetic"],
+        "default": "auto",
+        "help": "images: Fashion-MNIST if installed (auto), or uint8 noise",
+    },
+    "--matmul-seconds": {
+        "type": float,
+        "default": None,
+        "help": "length of one timed matmul call ({matmul_seconds:g})",
+    },
+    "--csv": {"metavar": "PATH", "help": "also write the table as CSV"},
+    "--malloc-tuned": {
+        "action": "store_true",
+        "help": "re-run with THP_MEM_ALLOC_ENABLE=1 and large glibc MALLOC_MMAP/TRIM "
         "thresholds, so big per-step CPU tensors reuse memory instead of re-mapping it",
-    )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke test: defaults become 5 steps, 1 timed round, 0.05 s matmul (options given "
-        "explicitly still win); the numbers are not reliable",
-    )
-    args = p.parse_args(argv)
-    defaults = QUICK_DEFAULTS if args.quick else FULL_DEFAULTS
-    for name, value in defaults.items():
+    },
+    "--quick": {
+        "action": "store_true",
+        "help": "smoke test: defaults become {quick_steps} steps, {quick_repeats} timed round, "
+        "{quick_matmul_seconds:g} s matmul (options given explicitly still win); the numbers "
+        "are not reliable",
+    },
+}
+
+
+def add_options(
+    p: argparse.ArgumentParser, names: list[str], full: Mapping, quick: Mapping
+) -> None:
+    """Add the ``OPTIONS`` ``names`` to ``p``, in that order."""
+    keys = {**full, **{f"quick_{k}": v for k, v in quick.items()}}
+    for name in names:
+        spec = dict(OPTIONS[name])
+        if "help" in spec:
+            spec["help"] = spec["help"].format(**keys)
+        p.add_argument(name, **spec)
+
+
+def apply_defaults(args: argparse.Namespace, full: Mapping, quick: Mapping) -> None:
+    """Options left unset take ``full`` defaults, or ``quick`` ones under ``--quick``."""
+    for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+
+
+def check_positive(p: argparse.ArgumentParser, args: argparse.Namespace, names: list[str]):
+    """Exit with a usage error unless every value of the options ``names`` is ≥ 1."""
+    values = []
+    for name in names:
+        value = getattr(args, name.lstrip("-").replace("-", "_"))
+        values.extend(value if isinstance(value, list) else [value])
+    if min(values) < 1:
+        p.error(f"{', '.join(names[:-1])} and {names[-1]} must be positive")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    names = ["--steps", "--steps-a", "--trials", "--repeats", "--device", "--threads", "--data"]
+    names += ["--matmul-seconds", "--csv", "--malloc-tuned", "--quick"]
+    add_options(p, names, FULL_DEFAULTS, QUICK_DEFAULTS)
+    args = p.parse_args(argv)
+    apply_defaults(args, FULL_DEFAULTS, QUICK_DEFAULTS)
     if args.steps_a is None:
         args.steps_a = args.steps
-    if min(args.steps, args.steps_a, args.repeats, *args.trials) < 1:
-        p.error("--steps, --steps-a, --repeats and --trials must be positive")
+    check_positive(p, args, ["--steps", "--steps-a", "--repeats", "--trials"])
     return args
 
 
@@ -533,13 +606,22 @@ def reexec_with_tuned_malloc() -> None:
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 
 
-def build_methods(args, device: torch.device) -> tuple[list[Method], str]:
-    n_train = args.steps * BATCH  # one epoch of (c) = args.steps steps
-    images, labels, source = load_images(args.data, max(n_train, args.steps_a * BATCH))
-    settings = TrainSettings(
-        epochs=1, batch_size=BATCH, lr=LR, init_std=INIT_STD, dtype="float32", device=str(device)
+def train_settings(device: torch.device, **changes) -> TrainSettings:
+    """The benchmark's training settings: batch 100, Adam lr 1e-3, init N(0, 0.1²), float32."""
+    return TrainSettings(
+        epochs=1,
+        batch_size=BATCH,
+        lr=LR,
+        init_std=INIT_STD,
+        dtype="float32",
+        device=str(device),
+        **changes,
     )
-    data = TensorData.from_arrays(
+
+
+def tensor_data(images, labels, n_train: int, device: torch.device) -> TensorData:
+    """The first ``n_train`` images for training, the first batch as the (unused) test set."""
+    return TensorData.from_arrays(
         images[:n_train],
         labels[:n_train],
         images[:BATCH],
@@ -547,6 +629,13 @@ def build_methods(args, device: torch.device) -> tuple[list[Method], str]:
         pixel_max=255,
         device=device,
     )
+
+
+def build_methods(args, device: torch.device) -> tuple[list[Method], str]:
+    n_train = args.steps * BATCH  # one epoch of (c) = args.steps steps
+    images, labels, source = load_images(args.data, max(n_train, args.steps_a * BATCH))
+    settings = train_settings(device)
+    data = tensor_data(images, labels, n_train, device)
     methods = [
         torchvision_style(
             images[: args.steps_a * BATCH], labels[: args.steps_a * BATCH], args.steps_a, device
@@ -558,34 +647,48 @@ def build_methods(args, device: torch.device) -> tuple[list[Method], str]:
     return methods, source
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    if args.malloc_tuned:
-        reexec_with_tuned_malloc()
+def setup_device(args: argparse.Namespace) -> torch.device:
+    """Apply ``--threads`` and resolve ``--device``."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    methods, source = build_methods(args, device)
-    run_rounds(methods, args.repeats, device)
-    rows = summarize(methods)
-    print(markdown_table(rows))
+    return resolve_device(args.device)
+
+
+def print_report(
+    rows: list[Row], lines: list[str], args: argparse.Namespace, base: str = "(a)"
+) -> None:
+    """The table, the ``lines`` below it, and the CSV if ``--csv`` asks for it."""
+    print(markdown_table(rows, base))
     print()
-    flop = flop_per_trial_step(layer_sizes(), BATCH)
-    print(
-        f"- medians over {args.repeats} timed round(s) after a warm-up round; "
-        f"(a) {args.steps_a} steps/call, (b)/(c) {args.steps} steps/call; "
-        f"{flop / 1e6:.2f} MFLOP per trial-step (batch {BATCH})"
-    )
-    for line in (
-        *target_lines(rows, device),
-        *malloc_hint_lines(rows, device),
-        *machine_lines(device, source),
-    ):
+    for line in lines:
         print(line)
     if args.quick:
         print("- --quick: smoke test only, the numbers are not representative")
     if args.csv:
-        write_csv(rows, args.csv)
+        write_csv(rows, args.csv, ratio_column="x_" + base.strip("()"))
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.malloc_tuned:
+        reexec_with_tuned_malloc()
+    device = setup_device(args)
+    methods, source = build_methods(args, device)
+    run_rounds(methods, args.repeats, device)
+    rows = summarize(methods)
+    flop = flop_per_trial_step(layer_sizes(), BATCH)
+    summary = (
+        f"- medians over {args.repeats} timed round(s) after a warm-up round; "
+        f"(a) {args.steps_a} steps/call, (b)/(c) {args.steps} steps/call; "
+        f"{flop / 1e6:.2f} MFLOP per trial-step (batch {BATCH})"
+    )
+    lines = [
+        summary,
+        *target_lines(rows, device),
+        *malloc_hint_lines(rows, device),
+        *machine_lines(device, source),
+    ]
+    print_report(rows, lines, args)
 
 
 if __name__ == "__main__":

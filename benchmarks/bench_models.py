@@ -1,0 +1,220 @@
+"""Throughput of the paper's CNN and ViT: one trial at a time vs. the batched trainer.
+
+The companion of ``bench_dnn.py``, whose machinery it imports (methods, interleaved rounds,
+medians, table, machine description). Same training settings: batch 100, Adam (lr 1e-3),
+init N(0, 0.1²), float32, 28x28x1 images (MNIST size; uint8 noise unless ``--data`` asks for
+Fashion-MNIST, which does not change the speed). Methods, per model:
+
+* (b) ``in-memory tensors``: one trial over pre-scaled float tensors on the device, the loop of
+  ``weightzoo.reference.train_reference`` around the family's reference ``nn.Module`` (same
+  init and data order as the batched trainer).
+* (c) ``batched trainer``: ``EnsembleTrainer.train_epoch`` for T trials at once (``--trials``);
+  the training set holds ``steps * 100`` samples, so one epoch is exactly ``steps`` steps. The
+  CNN runs once per conv strategy (``--cnn-strategies``: ``loop``, one conv per trial;
+  ``grouped``, one conv with ``groups=T``), the ViT has a single form.
+* ``matmul``: a plain 1024³ float32 matmul, the machine's arithmetic rate in the same run.
+
+Shapes: the CNN is the paper's (Table 1): one valid 3x3 conv with ``--cnn-channels`` (16)
+kernels, relu, a flatten head 26·26·16 -> 10 (``--cnn-head gap`` for the pooled one). The ViT
+defaults to d_model 64, 4 heads, 7x7 patches (16 tokens), feed-forward 128, small enough for a
+2-core CPU. The paper's d_model 784 (``config/config.yaml``: ``--vit-d-model 784
+--vit-dim-feedforward 2048``, about 55 GFLOP per trial-step) is GPU territory.
+
+FLOP per trial-step are counted by ``torch.utils.flop_counter`` on one training step of the
+reference module at batch 100 (matmuls, convolutions and attention, forward and backward; no
+gradient w.r.t. the images); the batched trainer does the same arithmetic per trial.
+
+All methods of all models are interleaved round by round (CNN b, c..., ViT b, c..., matmul, CNN
+b, ...); round 0 is a warm-up and is not reported. The ratio column divides by the same model's
+(b) in the same round; the table shows medians over ``--repeats`` rounds.
+
+Run ``python benchmarks/bench_models.py --help``; ``benchmarks/README.md`` explains the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+# the sibling script: ``python benchmarks/bench_models.py`` puts this folder on sys.path
+from bench_dnn import (
+    BATCH,
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    QUICK_DEFAULTS,
+    Method,
+    Row,
+    add_options,
+    apply_defaults,
+    check_positive,
+    load_images,
+    machine_lines,
+    matmul,
+    print_report,
+    reference_method,
+    run_rounds,
+    setup_device,
+    summarize,
+    tensor_data,
+    train_settings,
+    trainer_method,
+)
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+from weightzoo.models import CNN_HEADS, CNN_STRATEGIES, ModelFamily, family_for_device
+from weightzoo.trainer import TensorData
+
+MODELS = ("cnn", "vit")
+DISPLAY_NAMES = {"cnn": "CNN", "vit": "ViT"}
+FULL_DEFAULTS = {"steps": 20, "repeats": 3, "matmul_seconds": 0.5}
+
+
+# --------------------------------------------------------------------------- arithmetic
+def _cpu_attention_flop(query, key, value, *args, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_attention_backward_flop(grad_out, query, key, value, *args, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+# torch's counter knows the CUDA attention kernels but not the CPU one (math fallback
+# paths decompose into counted bmm's and need nothing); same formulas as for CUDA
+CPU_ATTENTION_FLOP = {
+    getattr(torch.ops.aten, name): formula
+    for name, formula in (
+        ("_scaled_dot_product_flash_attention_for_cpu", _cpu_attention_flop),
+        ("_scaled_dot_product_flash_attention_for_cpu_backward", _cpu_attention_backward_flop),
+    )
+    if hasattr(torch.ops.aten, name)
+}
+
+
+def flop_per_trial_step(family: ModelFamily, arch: dict, data: TensorData) -> float:
+    """FLOP of one training step (forward + backward) of one trial at batch 100, counted on
+    the family's reference module; the optimizer's elementwise work is not counted."""
+    model = family.reference_module(arch, data.input_shape, data.num_classes)
+    model.to(data.x_train.device)
+    x, y = data.x_train[:BATCH], data.y_train[:BATCH]
+    with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOP) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return float(counter.get_total_flops())
+
+
+# --------------------------------------------------------------------------- methods
+@dataclasses.dataclass
+class ModelMethods:
+    """The (b) and (c) methods of one model (the ratio column divides by ``methods[0]``)."""
+
+    label: str
+    flop_per_step: float
+    methods: list[Method]
+
+
+def arch_of(model: str, args: argparse.Namespace) -> dict:
+    if model == "cnn":
+        return {"channels": args.cnn_channels, "head": args.cnn_head}
+    return {
+        "d_model": args.vit_d_model,
+        "nhead": args.vit_nhead,
+        "patch": args.vit_patch,
+        "dim_feedforward": args.vit_dim_feedforward,
+    }
+
+
+def model_methods(
+    model: str, args: argparse.Namespace, data: TensorData, device: torch.device
+) -> ModelMethods:
+    """(b), then (c) at every ``--trials`` for every strategy of ``model``."""
+    arch = arch_of(model, args)
+    family = family_for_device(model, "auto", device)
+    label = f"{DISPLAY_NAMES[model]} {family.arch_name(arch)}"
+    flop = flop_per_trial_step(family, arch, data)
+    settings = train_settings(device)
+    methods = [
+        reference_method(
+            f"{label} · (b) in-memory tensors", family, arch, data, settings, args.steps, flop
+        )
+    ]
+    for strategy in args.cnn_strategies if model == "cnn" else ["auto"]:
+        strategy_settings = dataclasses.replace(settings, strategy=strategy)
+        batched = family_for_device(model, strategy, device)
+        name = f"{label} · (c) batched trainer" + ("" if strategy == "auto" else f", {strategy}")
+        methods += [
+            trainer_method(name, batched, arch, data, strategy_settings, t, flop)
+            for t in args.trials
+        ]
+    return ModelMethods(label, flop, methods)
+
+
+def summarize_models(models: list[ModelMethods], mm: Method) -> list[Row]:
+    """Rows of every model (ratios to its own (b)), then the matmul's row once."""
+    rows = []
+    for m in models:
+        *model_rows, mm_row = summarize([*m.methods, mm], base=m.methods[0])
+        rows += model_rows
+    return [*rows, mm_row]
+
+
+# --------------------------------------------------------------------------- main
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    add_options(p, ["--steps", "--trials", "--repeats"], FULL_DEFAULTS, QUICK_DEFAULTS)
+    p.add_argument(
+        "--cnn-strategies",
+        nargs="+",
+        choices=CNN_STRATEGIES,
+        default=list(CNN_STRATEGIES),
+        help="conv strategies of the CNN's (c) rows",
+    )
+    p.add_argument("--cnn-channels", type=int, default=16, help="conv kernels (default 16)")
+    p.add_argument("--cnn-head", choices=CNN_HEADS, default="flatten")
+    p.add_argument("--vit-d-model", type=int, default=64, help="default 64 (paper: 784)")
+    p.add_argument("--vit-nhead", type=int, default=4, help="default 4 (paper: 2, 4, 8, 16)")
+    p.add_argument("--vit-patch", type=int, default=7, help="patch side (default 7: 16 tokens)")
+    p.add_argument(
+        "--vit-dim-feedforward", type=int, default=128, help="default 128 (config: 2048)"
+    )
+    names = ["--device", "--threads", "--data", "--matmul-seconds", "--csv", "--quick"]
+    add_options(p, names, FULL_DEFAULTS, QUICK_DEFAULTS)
+    p.set_defaults(data="synthetic")
+    args = p.parse_args(argv)
+    apply_defaults(args, FULL_DEFAULTS, QUICK_DEFAULTS)
+    names = ["--steps", "--repeats", "--trials", "--cnn-channels", "--vit-d-model"]
+    check_positive(p, args, [*names, "--vit-nhead", "--vit-patch", "--vit-dim-feedforward"])
+    for model in args.models:  # a ViT whose heads or patches do not fit stops here
+        try:
+            family_for_device(model, "auto", "cpu").param_shapes(
+                arch_of(model, args), IMAGE_SHAPE, NUM_CLASSES
+            )
+        except ValueError as e:
+            p.error(str(e))
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    device = setup_device(args)
+    n_train = args.steps * BATCH  # one epoch of (c) = args.steps steps
+    images, labels, source = load_images(args.data, n_train)
+    data = tensor_data(images, labels, n_train, device)
+    models = [model_methods(model, args, data, device) for model in args.models]
+    mm = matmul(device, args.matmul_seconds)
+    run_rounds([*(x for m in models for x in m.methods), mm], args.repeats, device)
+    rows = summarize_models(models, mm)
+    flop = ", ".join(f"{m.label} {m.flop_per_step / 1e6:.2f}" for m in models)
+    lines = [
+        f"- medians over {args.repeats} timed round(s) after a warm-up round; "
+        f"{args.steps} steps/call; × (b) = over the same model's (b) in the same round",
+        f"- MFLOP per trial-step (batch {BATCH}, forward + backward): {flop}",
+        *machine_lines(device, source),
+    ]
+    print_report(rows, lines, args, base="(b)")
+
+
+if __name__ == "__main__":
+    main()

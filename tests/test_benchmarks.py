@@ -1,0 +1,89 @@
+"""The benchmark scripts run and print what they promise (tiny settings: no timing is checked)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """The scripts as modules (they import each other from their folder)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_dnn
+    import bench_models
+
+    return bench_dnn, bench_models
+
+
+def table_rows(out: str) -> list[list[str]]:
+    """Cells of the markdown table's body rows."""
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines[1:]]
+
+
+def test_bench_models_prints_a_row_per_method(bench, capsys, tmp_path):
+    _, bench_models = bench
+    tiny = ["--cnn-channels", "2", "--vit-d-model", "8", "--vit-nhead", "2"]
+    tiny += ["--vit-patch", "14", "--vit-dim-feedforward", "16"]
+    csv_path = tmp_path / "models.csv"
+    bench_models.main(
+        [*tiny, "--trials", "1", "2", "--steps", "2", "--repeats", "1"]
+        + ["--matmul-seconds", "0.01", "--device", "cpu", "--csv", str(csv_path)]
+    )
+    out = capsys.readouterr().out
+    assert "| method | trials | trial-steps/s (median) | × (b) |" in out
+    rows = table_rows(out)
+    expected = [
+        ("CNN c2 · (b) in-memory tensors", "1"),
+        ("CNN c2 · (c) batched trainer, loop", "1"),
+        ("CNN c2 · (c) batched trainer, loop", "2"),
+        ("CNN c2 · (c) batched trainer, grouped", "1"),
+        ("CNN c2 · (c) batched trainer, grouped", "2"),
+        ("ViT d8-h2-p14-f16 · (b) in-memory tensors", "1"),
+        ("ViT d8-h2-p14-f16 · (c) batched trainer", "1"),
+        ("ViT d8-h2-p14-f16 · (c) batched trainer", "2"),
+        ("matmul 1024³ fp32", "–"),
+    ]
+    assert [(r[0], r[1]) for r in rows] == expected
+    assert [r[3] for r in rows if "(b)" in r[0]] == ["1.0", "1.0"]  # each model's own base
+    with open(csv_path, newline="") as fh:
+        records = list(csv.DictReader(fh))
+    assert [(r["method"], r["trials"] or "–") for r in records] == expected
+    assert all(float(r["trial_steps_per_s"]) > 0 for r in records[:-1])
+    assert "x_b" in records[0]
+
+
+def test_flop_counter_matches_the_dnn_formula(bench):
+    """bench_models counts FLOP with torch's counter; on the DNN it gives bench_dnn's count."""
+    bench_dnn, bench_models = bench
+    from weightzoo.models import get_family
+    from weightzoo.trainer import TensorData
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(bench_dnn.BATCH, *bench_dnn.IMAGE_SHAPE), dtype=np.uint8)
+    y = rng.integers(0, 10, size=bench_dnn.BATCH)
+    data = TensorData.from_arrays(x, y, x, y, pixel_max=255)
+    counted = bench_models.flop_per_trial_step(get_family("dnn"), bench_dnn.ARCH, data)
+    assert counted == bench_dnn.flop_per_trial_step(bench_dnn.layer_sizes(), bench_dnn.BATCH)
+
+
+def test_bench_models_refuses_a_vit_that_does_not_fit(bench):
+    _, bench_models = bench
+    with pytest.raises(SystemExit):
+        bench_models.parse_args(["--vit-patch", "5"])  # 5 does not tile 28x28
+
+
+def test_bench_dnn_options_keep_their_defaults(bench):
+    bench_dnn, _ = bench
+    args = bench_dnn.parse_args([])
+    assert (args.steps, args.steps_a, args.repeats, args.matmul_seconds) == (100, 100, 3, 0.5)
+    args = bench_dnn.parse_args(["--quick", "--steps", "7"])
+    assert (args.steps, args.steps_a, args.repeats, args.matmul_seconds) == (7, 7, 1, 0.05)
+    with pytest.raises(SystemExit):
+        bench_dnn.parse_args(["--trials", "0"])
