@@ -18,6 +18,8 @@ import h5py
 import pytest
 import yaml
 
+from weightzoo.figures.registry import FIGURES
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 pytestmark = pytest.mark.slow
@@ -33,9 +35,24 @@ TINY = {
             "trials": 8,  # 4 per width -> chunks t00000-00002 and t00002-00004
             "architectures": [{"widths": [6, 6]}, {"widths": [16, 16]}],
             "bands": {"low": [20, 60], "mid": [60, 85], "high": [85, 100]},
-        }
+        },
+        "cnn_digits": {
+            "model": "cnn",
+            "dataset": "digits",
+            "trials": 3,
+            "architectures": [{"channels": 2}],
+            "bands": {"low": [20, 60], "mid": [60, 85], "high": [85, 100]},
+        },
+        "vit_digits": {
+            "model": "vit",
+            "dataset": "digits",
+            "trials": 2,
+            "architectures": [{"d_model": 8, "nhead": 2, "patch": 4, "dim_feedforward": 8}],
+            "bands": {"low": [20, 60], "mid": [60, 85], "high": [85, 100]},
+        },
     },
 }
+ALL_FIGURES = [f.name for f in FIGURES]
 
 
 def copy_repo(dest: Path) -> Path:
@@ -86,6 +103,14 @@ def planned_jobs(root: Path, *args) -> dict[str, list[str]]:
     return jobs
 
 
+def assert_all_figures_and_table2(root: Path) -> None:
+    for name in ALL_FIGURES:
+        for ext in ("pdf", "png"):
+            assert (root / "results" / "figures" / f"{name}.{ext}").stat().st_size > 1000, name
+    for ext in ("csv", "md"):
+        assert (root / "results" / "tables" / f"table2.{ext}").stat().st_size > 100
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A copy of the repo where the tiny config has been run to completion."""
@@ -97,17 +122,11 @@ def built(tmp_path_factory):
 
 def test_all_builds_table_figures_and_zoo(built):
     root, _ = built
-    for name in (
-        "fig01_convergence",
-        "fig02_weight_stats_dnn",
-        "fig05_weight_kde_dnn",
-        "fig08_node_strength_dnn",
-        "fig11_tsne_dnn",
-    ):
-        for ext in ("pdf", "png"):
-            assert (root / "results" / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    assert len(ALL_FIGURES) == 13
+    assert_all_figures_and_table2(root)
     table = (root / "results" / "tables" / "table2.md").read_text()
-    assert "| dnn | high |" in table
+    for model in ("dnn", "cnn", "vit"):
+        assert f"| {model} | high |" in table
     with h5py.File(root / "results" / "zoo" / "dnn_digits.h5") as f:
         assert f["archs/h6-6/trials/trial_id"][()].tolist() == [0, 1, 2, 3]
     log = root / "results" / "logs" / "train" / "dnn_digits" / "h6-6" / "t00000-00002.log"
@@ -121,13 +140,15 @@ def test_nothing_to_do_after_a_full_run(built):
     assert planned_jobs(root, "--configfile=" + str(config)) == {}
 
 
-def test_editing_one_figure_module_redraws_only_that_figure(built):
+def test_editing_one_figure_module_redraws_only_its_figures(built):
+    """fig05_weight_kde.py draws the paper's Figs 5, 6 and 7 (DNN, CNN, ViT): only those."""
     root, config = built
     with edited(root / "src" / "weightzoo" / "figures" / "fig05_weight_kde.py"):
         jobs = planned_jobs(root, "--configfile=" + str(config))
     assert set(jobs) == {"figure"}
-    assert jobs["figure"] == [
-        "results/figures/fig05_weight_kde_dnn.pdf, results/figures/fig05_weight_kde_dnn.png"
+    assert sorted(jobs["figure"]) == [
+        f"results/figures/{name}.pdf, results/figures/{name}.png"
+        for name in ("fig05_weight_kde_dnn", "fig06_weight_kde_cnn", "fig07_weight_kde_vit")
     ]
 
 
@@ -135,7 +156,7 @@ def test_editing_trainer_code_retrains(built):
     root, config = built
     with edited(root / "src" / "weightzoo" / "trainer.py"):
         jobs = planned_jobs(root, "--configfile=" + str(config))
-    assert len(jobs["train"]) == 4
+    assert len(jobs["train"]) == 4 + 2 + 1  # DNN chunks, CNN chunks, ViT chunk
 
 
 def test_adding_trials_trains_only_the_new_ones(built):
@@ -160,6 +181,28 @@ def test_one_figure_target_builds_only_what_it_needs(tmp_path):
     )
     assert set(jobs) == {"prepare_data", "train", "merge_zoo", "assign_groups", "figure"}
     assert len(jobs["figure"]) == 1 and "fig02_weight_stats_dnn" in jobs["figure"][0]
+
+
+def test_one_vit_figure_target_trains_only_the_vits(tmp_path):
+    root = copy_repo(tmp_path)
+    config = write_config(root, TINY)
+    jobs = planned_jobs(
+        root, "--configfile=" + str(config), "results/figures/fig07_weight_kde_vit.pdf"
+    )
+    assert jobs["train"] == ["results/train/vit_digits/d8-h2-p4-f8/t00000-00002.h5"]
+    assert jobs["merge_zoo"] == ["results/zoo/vit_digits.h5"]
+    assert len(jobs["figure"]) == 1 and "fig07_weight_kde_vit" in jobs["figure"][0]
+    assert "table2" not in jobs
+
+
+def test_demo_config_builds_every_figure_and_table2(tmp_path):
+    """The embedded demo exactly as `make demo` runs it (a few minutes on 2 cores)."""
+    root = copy_repo(tmp_path)
+    snakemake(root, "--configfile=config/demo.yaml", "all", timeout=1500)
+    assert_all_figures_and_table2(root)
+    table = (root / "results" / "tables" / "table2.csv").read_text()
+    for experiment in ("dnn_digits", "cnn_digits", "vit_digits"):
+        assert experiment in table
 
 
 def test_unknown_config_key_fails_before_any_job(tmp_path):

@@ -140,3 +140,35 @@ def test_reading_only_final_weights(zoo_file):
     assert all(a.final == {} and a.initial == {} for a in zoo_io.read_zoo(path, weights=()).archs)
     with pytest.raises(ValueError, match="weights must be among"):
         zoo_io.read_zoo(path, weights=("best",))
+
+
+@pytest.mark.parametrize(
+    ("model", "arch"),
+    [
+        ("cnn", {"channels": 3}),
+        ("cnn", {"channels": 3, "head": "gap"}),
+        ("vit", {"d_model": 8, "nhead": 2, "patch": 4, "dim_feedforward": 8}),
+    ],
+    ids=["cnn", "cnn-gap", "vit"],
+)
+def test_cnn_and_vit_weights_round_trip_to_the_recorded_accuracy(
+    model, arch, tmp_path, digits_tensors
+):
+    family, data = get_family(model), digits_tensors(torch.float32)
+    name = family.arch_name(arch)
+    seeds = [trial_seed(0, f"{model}_digits", name, i) for i in range(2)]
+    settings = TrainSettings(epochs=1, init_std=0.1)
+    result = train_trials(family, arch, seeds, data, settings, progress_file=None)
+    path = tmp_path / "job.h5"
+    meta = {"experiment": f"{model}_digits", "model": model, "dataset": "digits"}
+    zoo_io.write_job_file(path, result.to_arch_trials(name, arch, [0, 1], seeds), meta)
+    out = tmp_path / "zoo.h5"
+    zoo_io.merge_job_files([path], out, {"trials": 2})
+    (stored,) = zoo_io.read_zoo(out).archs
+    for k in range(2):
+        module = family.reference_module(stored.arch, data.input_shape, 10)
+        params = {n: torch.from_numpy(v) for n, v in stored.final.items()}
+        module.load_state_dict(trial_state_dict(params, k))
+        with torch.no_grad():
+            accuracy = (module(data.x_test).argmax(1) == data.y_test).double().mean().item()
+        assert accuracy == pytest.approx(float(stored.metrics["test_acc"][k, -1]), abs=1e-7)
