@@ -67,6 +67,7 @@ BAD_CONFIGS = [
     ((f"{EXP}.bands", DELETE), [EXP, "bands"]),
     (("groups.accuracy", "validation"), ["groups.accuracy"]),
     (("training.strategy", "vmap"), ["training.strategy"]),
+    (("execution.gpu", "yes"), ["execution.gpu"]),
     # a CNN's architecture keys are not a DNN's
     ((f"{EXP}.model", "cnn"), [f"{EXP}.architectures.0", "widths", "channels"]),
 ]
@@ -195,3 +196,21 @@ def test_schema_file_is_the_one_the_workflow_uses():
     assert "config.schema.yaml" in text
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     assert schema["additionalProperties"] is False
+
+
+def test_gpu_resource_auto_follows_the_training_device(monkeypatch):
+    import torch
+
+    from weightzoo.config import gpus_per_training_job
+
+    config = validate_config(minimal())
+    assert config["execution"]["gpu"] == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert gpus_per_training_job(config) == 0
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert gpus_per_training_job(config) == 1
+    config["training"]["device"] = "cpu"
+    assert gpus_per_training_job(config) == 0
+    config["execution"]["gpu"] = 2
+    assert gpus_per_training_job(config) == 2

@@ -16,7 +16,7 @@ import yaml
 
 from .data import IMAGE_SHAPES, NUM_CLASSES
 from .models import get_family
-from .trainer import TrainSettings, trial_seed
+from .trainer import TrainSettings, resolve_device, trial_seed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -35,7 +35,13 @@ DEFAULTS: dict = {
         "device": "auto",
         "eval_chunk_mb": 64,
     },
-    "execution": {"trials_per_job": 100, "threads": 2, "gpu": 0, "mem_mb": 4000, "runtime": 120},
+    "execution": {
+        "trials_per_job": 100,
+        "threads": 2,
+        "gpu": "auto",
+        "mem_mb": 4000,
+        "runtime": 120,
+    },
     "groups": {"accuracy": "test", "chance_tolerance": 2.0},
     "figures": {
         "tsne_descriptor": "quantiles",
@@ -142,6 +148,19 @@ class TrainJob:
 
     def seeds(self, base_seed: int) -> list[int]:
         return [trial_seed(base_seed, self.experiment, self.arch_name, i) for i in self.trial_ids]
+
+
+def gpus_per_training_job(config: Mapping) -> int:
+    """Units of Snakemake's ``gpu`` resource one training job takes.
+
+    ``execution.gpu: auto``: 1 when ``training.device`` resolves to a GPU (CUDA or Apple
+    MPS) on the machine that plans the jobs, else 0. Then ``--resources gpu=1`` lets one
+    training job at a time use the GPU while CPU-only rules fill the other cores. On a
+    cluster the profile sets the resource itself (slurm/config.yaml)."""
+    gpu = config["execution"]["gpu"]
+    if gpu != "auto":
+        return gpu
+    return 0 if resolve_device(config["training"]["device"]).type == "cpu" else 1
 
 
 def experiment_settings(config: Mapping, experiment: str) -> TrainSettings:

@@ -9,7 +9,13 @@ sys.path.insert(0, str(SRC))
 
 from dataclasses import asdict  # noqa: E402
 
-from weightzoo.config import ConfigError, experiment_settings, plan_jobs, validate_config  # noqa: E402
+from weightzoo.config import (  # noqa: E402
+    ConfigError,
+    experiment_settings,
+    gpus_per_training_job,
+    plan_jobs,
+    validate_config,
+)
 from weightzoo.figures.registry import figures_for  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"

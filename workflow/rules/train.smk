@@ -21,7 +21,7 @@ rule train:
         "results/benchmarks/train/{experiment}/{arch}/{chunk}.tsv"
     threads: CONFIG["execution"]["threads"]
     resources:
-        gpu=CONFIG["execution"]["gpu"],
+        gpu=gpus_per_training_job(CONFIG),
         mem_mb=CONFIG["execution"]["mem_mb"],
         runtime=CONFIG["execution"]["runtime"],
     conda:
