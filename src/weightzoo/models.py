@@ -190,7 +190,7 @@ class CNN(ModelFamily):
         w, b = params["conv.weight"], params["conv.bias"]  # [T, C, Cin, k, k], [T, C]
         conv = {"loop": _conv_loop, "grouped": _conv_grouped}
         h = F.relu(conv[self.strategy](x, w, b))  # [T, B, C, H', W']
-        # forward gets no arch: the head shows in fc.weight's shape ([T, classes, C] for gap)
+        # the head shows in fc.weight's shape ([T, classes, C] for gap), so no arch is needed
         gap = params["fc.weight"].shape[2] == h.shape[2]
         h = h.mean(dim=(3, 4)) if gap else h.flatten(2)  # [T, B, F]
         return _linear(h, params["fc.weight"], params["fc.bias"])  # [T, B, classes]
