@@ -44,20 +44,24 @@ def zoo_file(tmp_path, digits_tensors):
     return out, data
 
 
+def assert_trials_give_their_recorded_test_accuracy(family, arch, data) -> int:
+    """Load each stored trial into the family's reference module and evaluate it; returns
+    how many trials were checked."""
+    params = {n: torch.from_numpy(v) for n, v in arch.final.items()}
+    for k in range(arch.n_trials):
+        model = family.reference_module(arch.arch, data.input_shape, 10)
+        model.load_state_dict(trial_state_dict(params, k))
+        with torch.no_grad():
+            predicted = model(data.x_test).argmax(1)
+        accuracy = (predicted == data.y_test).double().mean().item()
+        assert accuracy == pytest.approx(float(arch.metrics["test_acc"][k, -1]), abs=1e-7)
+    return arch.n_trials
+
+
 def test_exported_weights_give_exactly_the_recorded_test_accuracy(zoo_file):
     path, data = zoo_file
     zoo = zoo_io.read_zoo(path)
-    checked = 0
-    for arch in zoo.archs:
-        for k in range(arch.n_trials):
-            model = DNN.reference_module(arch.arch, data.input_shape, 10)
-            params = {n: torch.from_numpy(v) for n, v in arch.final.items()}
-            model.load_state_dict(trial_state_dict(params, k))
-            with torch.no_grad():
-                predicted = model(data.x_test).argmax(1)
-            accuracy = (predicted == data.y_test).double().mean().item()
-            assert accuracy == pytest.approx(float(arch.metrics["test_acc"][k, -1]), abs=1e-7)
-            checked += 1
+    checked = sum(assert_trials_give_their_recorded_test_accuracy(DNN, a, data) for a in zoo.archs)
     assert checked == 7
 
 
@@ -165,10 +169,4 @@ def test_cnn_and_vit_weights_round_trip_to_the_recorded_accuracy(
     out = tmp_path / "zoo.h5"
     zoo_io.merge_job_files([path], out, {"trials": 2})
     (stored,) = zoo_io.read_zoo(out).archs
-    for k in range(2):
-        module = family.reference_module(stored.arch, data.input_shape, 10)
-        params = {n: torch.from_numpy(v) for n, v in stored.final.items()}
-        module.load_state_dict(trial_state_dict(params, k))
-        with torch.no_grad():
-            accuracy = (module(data.x_test).argmax(1) == data.y_test).double().mean().item()
-        assert accuracy == pytest.approx(float(stored.metrics["test_acc"][k, -1]), abs=1e-7)
+    assert assert_trials_give_their_recorded_test_accuracy(family, stored, data) == 2
