@@ -87,6 +87,15 @@ def test_info_json_counts_trials_and_parameters_per_architecture(files, capsys):
     assert "groups" not in summary
 
 
+def test_architectures_are_listed_in_the_configs_order(files, tmp_path, capsys):
+    config = {"trials": 5, "architectures": [{"widths": [6, 6]}, {"widths": [16, 8]}]}
+    zoo_io.merge_job_files(sorted(files["root"].glob("job-*.h5")), tmp_path / "z.h5", config)
+    _, out, _ = run(capsys, "info", tmp_path / "z.h5", "--json")
+    assert [a["arch"] for a in json.loads(out)["architectures"]] == ["h6-6", "h16-8"]
+    _, out, _ = run(capsys, "trials", tmp_path / "z.h5")
+    assert pd.read_csv(io.StringIO(out))["arch"].tolist() == ["h6-6"] * 2 + ["h16-8"] * 3
+
+
 def test_info_with_groups_counts_trials_per_group_and_architecture(files, capsys):
     code, out, _ = run(capsys, "info", files["zoo"], "--groups", files["groups"], "--json")
     assert code == 0

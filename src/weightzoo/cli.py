@@ -61,11 +61,27 @@ def load_zoo(path: Path, weights: Sequence[str] = ()):
 
     _check_zoo_path(path)
     try:
-        return read_zoo(path, weights=weights)
+        zoo = read_zoo(path, weights=weights)
     except ValueError as e:  # read_zoo's messages name the file and what is wrong
         raise CliError(str(e)) from None
     except (OSError, KeyError) as e:  # a damaged file
         raise CliError(f"{path}: cannot be read as a weightzoo zoo file ({e})") from None
+    zoo.archs = _in_config_order(zoo)
+    return zoo
+
+
+def _in_config_order(zoo) -> list:
+    """The zoo's architectures in the order of its config (HDF5 lists groups by name, which
+    puts h10-10 before h3-3); architectures the config does not name go last."""
+    from .models import get_family
+
+    try:
+        family = get_family(zoo.model)
+        names = [family.arch_name(spec) for spec in zoo.config.get("architectures", [])]
+    except (ValueError, KeyError, TypeError):  # an unknown model or an odd config: keep
+        return zoo.archs
+    rank = {name: i for i, name in enumerate(names)}
+    return sorted(zoo.archs, key=lambda a: rank.get(a.arch_name, len(rank)))
 
 
 def load_groups(path: Path, zoo) -> pd.DataFrame:
