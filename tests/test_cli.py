@@ -195,6 +195,11 @@ def write_foreign_hdf5(root: Path) -> Path:
     return root / "other.h5"
 
 
+def write_truncated_zoo(root: Path, zoo: Path) -> Path:
+    (root / "cut.h5").write_bytes(zoo.read_bytes()[:4096])  # HDF5 signature, no data
+    return root / "cut.h5"
+
+
 def write_other_experiments_groups(root: Path, groups: Path) -> Path:
     table = read_groups_csv(groups)
     table["experiment"] = "cnn_digits"
@@ -219,6 +224,10 @@ ERRORS = {
     "foreign HDF5 file": (
         lambda f: ["info", write_foreign_hdf5(f["root"])],
         ["other.h5", "not a weightzoo HDF5 file"],
+    ),
+    "truncated zoo file": (
+        lambda f: ["info", write_truncated_zoo(f["root"], f["zoo"])],
+        ["cut.h5", "cannot be read as a weightzoo zoo file", "truncated"],
     ),
     "job file": (
         lambda f: ["export", f["job"], "--arch", "h16-8", "--trial", 0, "-o", f["root"] / "x.pt"],
@@ -289,6 +298,29 @@ def test_bad_input_is_one_line_on_stderr_with_exit_code_2(error_files, capsys, c
     for text in expected:
         assert text in err
     assert not (error_files["root"] / "x.pt").exists()
+
+
+def test_a_failed_write_is_one_line_with_exit_code_1(files, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    out_path = tmp_path / "file" / "trial.pt"  # its folder is a file
+    code, _, err = run(
+        capsys, "export", files["zoo"], "--arch", "h6-6", "--trial", 0, "-o", out_path
+    )
+    assert code == 1 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("weightzoo export: error:") and str(tmp_path / "file") in err
+
+
+def test_read_trial_params_reads_one_trial_and_names_what_exists(files):
+    stored = next(a for a in zoo_io.read_zoo(files["zoo"]).archs if a.arch_name == "h16-8")
+    one = zoo_io.read_trial_params(files["zoo"], "h16-8", 1, weights="initial")
+    assert one.keys() == stored.initial.keys()
+    assert all(np.array_equal(one[n], stored.initial[n][1]) for n in one)
+    with pytest.raises(ValueError, match="no architecture 'h1'; architectures: h16-8, h6-6"):
+        zoo_io.read_trial_params(files["zoo"], "h1", 0)
+    with pytest.raises(ValueError, match="h6-6 has 2 trials, index 2 is not in 0..1"):
+        zoo_io.read_trial_params(files["zoo"], "h6-6", 2)
+    with pytest.raises(ValueError, match="training job file"):
+        zoo_io.read_trial_params(files["job"], "h16-8", 0)
 
 
 def test_usage_errors_exit_with_code_2(capsys):

@@ -6,7 +6,8 @@
 
 Wrong input (a missing file, a file that is not a zoo, an unknown architecture, a trial
 out of range) ends with exit code 2 and one line on stderr naming what was asked and
-what exists; no traceback. Details and examples: ``docs/cli.md``.
+what exists; a failed read or write (a damaged file, a full disk) with exit code 1 and
+one line; no traceback. Details and examples: ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import pandas as pd
 from . import __version__
 from .io import atomic_output
 
-EXIT_USAGE = 2
+EXIT_IO = 1  # reading or writing failed
+EXIT_USAGE = 2  # bad input: argparse's code for usage errors
 TABLE_SUFFIXES = (".csv", ".parquet")
 # columns a groups file adds to the per-trial table (the others repeat the zoo's)
 GROUP_COLUMNS = ("grouped_by", "group_acc_pct", "group")
@@ -483,6 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # `weightzoo trials ZOO.h5 | head`: the reader left early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as e:  # reading or writing failed (a damaged file, a full disk)
+        print(f"weightzoo {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_IO
     return 0
 
 
