@@ -200,6 +200,13 @@ def write_truncated_zoo(root: Path, zoo: Path) -> Path:
     return root / "cut.h5"
 
 
+def write_zoo_of_unknown_model(root: Path, zoo: Path) -> Path:
+    other = zoo_io.read_zoo(zoo)
+    other.model = "mlp"
+    zoo_io.write_zoo(root / "mlp.h5", other)
+    return root / "mlp.h5"
+
+
 def write_other_experiments_groups(root: Path, groups: Path) -> Path:
     table = read_groups_csv(groups)
     table["experiment"] = "cnn_digits"
@@ -248,6 +255,13 @@ ERRORS = {
     "unknown trial id": (
         lambda f: ["export", f["zoo"], "--arch", "h6-6", "--trial-id", 7, "-o", f["root"] / "x.pt"],
         ["--trial-id 7", "h6-6", "trial ids: 0..1"],
+    ),
+    "zoo of an unknown model": (
+        lambda f: (
+            ["export", write_zoo_of_unknown_model(f["root"], f["zoo"])]
+            + ["--arch", "h6-6", "--trial", 0, "-o", f["root"] / "x.pt"]
+        ),
+        ["mlp.h5", "unknown model 'mlp'; known models: cnn, dnn, vit"],
     ),
     "missing groups file": (
         lambda f: ["info", f["zoo"], "--groups", f["root"] / "none.csv"],

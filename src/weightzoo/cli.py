@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .data import IMAGE_SHAPES, NUM_CLASSES
+from .groups import ALL_GROUPS, read_groups_csv
 from .io import atomic_output
+from .zoo import ArchTrials, Zoo, read_trial_params, read_zoo
+
+# torch (and weightzoo.models, which needs it) is imported by `export` only: it is most of
+# the start-up time of `info` and `trials`.
 
 EXIT_IO = 1  # reading or writing failed
 EXIT_USAGE = 2  # bad input: argparse's code for usage errors
@@ -57,10 +63,8 @@ def _check_zoo_path(path: Path) -> Path:
     return path
 
 
-def load_zoo(path: Path, weights: Sequence[str] = ()):
+def load_zoo(path: Path, weights: Sequence[str] = ()) -> Zoo:
     """The zoo at ``path`` (no weights by default), or a :class:`CliError` saying why not."""
-    from .zoo import read_zoo
-
     _check_zoo_path(path)
     try:
         zoo = read_zoo(path, weights=weights)
@@ -72,24 +76,16 @@ def load_zoo(path: Path, weights: Sequence[str] = ()):
     return zoo
 
 
-def _in_config_order(zoo) -> list:
+def _in_config_order(zoo: Zoo) -> list:
     """The zoo's architectures in the order of its config (HDF5 lists groups by name, which
-    puts h10-10 before h3-3); architectures the config does not name go last."""
-    from .models import get_family
-
-    try:
-        family = get_family(zoo.model)
-        names = [family.arch_name(spec) for spec in zoo.config.get("architectures", [])]
-    except (ValueError, KeyError, TypeError):  # an unknown model or an odd config: keep
-        return zoo.archs
-    rank = {name: i for i, name in enumerate(names)}
-    return sorted(zoo.archs, key=lambda a: rank.get(a.arch_name, len(rank)))
+    puts h10-10 before h3-3); architectures the config does not list go last."""
+    specs = zoo.config.get("architectures", [])
+    rank = {json.dumps(spec, sort_keys=True): i for i, spec in enumerate(specs)}
+    return sorted(zoo.archs, key=lambda a: rank.get(json.dumps(a.arch, sort_keys=True), len(rank)))
 
 
-def load_groups(path: Path, zoo) -> pd.DataFrame:
+def load_groups(path: Path, zoo: Zoo) -> pd.DataFrame:
     """The groups file of ``zoo``'s experiment; refuses a file made from another zoo."""
-    from .groups import read_groups_csv
-
     _existing_file(path, "groups file")
     try:
         groups = read_groups_csv(path)
@@ -142,7 +138,7 @@ def _params_per_trial(path: Path) -> dict[str, int]:
     return counts
 
 
-def _merged_settings(archs) -> dict:
+def _merged_settings(archs: Sequence[ArchTrials]) -> dict:
     """Settings shared by all architectures; a key that differs lists the values per arch."""
     keys = dict.fromkeys(k for a in archs for k in a.settings)
     merged = {}
@@ -189,8 +185,6 @@ def zoo_summary(path: Path, groups_path: Path | None = None) -> dict:
 
 
 def _group_counts(groups: pd.DataFrame, path: Path) -> dict:
-    from .groups import ALL_GROUPS
-
     per_arch = pd.crosstab(groups["arch"], groups["group"]).reindex(
         columns=list(ALL_GROUPS), fill_value=0
     )
@@ -320,7 +314,7 @@ def cmd_trials(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- export
 
 
-def _pick_arch(zoo, name: str, path: Path):
+def _pick_arch(zoo: Zoo, name: str, path: Path) -> ArchTrials:
     for a in zoo.archs:
         if a.arch_name == name:
             return a
@@ -328,7 +322,7 @@ def _pick_arch(zoo, name: str, path: Path):
     raise CliError(f"{path}: no architecture {name!r}; architectures in this zoo: {known}")
 
 
-def _pick_trial(arch, path: Path, index: int | None, trial_id: int | None) -> int:
+def _pick_trial(arch: ArchTrials, path: Path, index: int | None, trial_id: int | None) -> int:
     """The position of the requested trial within ``arch``."""
     n = arch.n_trials
     if index is not None:
@@ -348,15 +342,18 @@ def _pick_trial(arch, path: Path, index: int | None, trial_id: int | None) -> in
     return int(where[0])
 
 
-def _reference_module(zoo, arch, path: Path):
-    from .data import IMAGE_SHAPES, NUM_CLASSES
+def _reference_module(zoo: Zoo, arch: ArchTrials, path: Path):
     from .models import get_family
 
     if zoo.dataset not in IMAGE_SHAPES:
         known = ", ".join(IMAGE_SHAPES)
         raise CliError(f"{path}: dataset {zoo.dataset!r} unknown to weightzoo; known: {known}")
+    try:
+        family = get_family(zoo.model)
+    except ValueError as e:  # names the models this weightzoo knows
+        raise CliError(f"{path}: {e}") from None
     input_shape = IMAGE_SHAPES[zoo.dataset]
-    module = get_family(zoo.model).reference_module(arch.arch, input_shape, NUM_CLASSES)
+    module = family.reference_module(arch.arch, input_shape, NUM_CLASSES)
     how = (
         f"weightzoo.models.get_family({zoo.model!r}).reference_module("
         f"{json.dumps(arch.arch, sort_keys=True)}, {input_shape}, {NUM_CLASSES})"
@@ -366,8 +363,6 @@ def _reference_module(zoo, arch, path: Path):
 
 def cmd_export(args: argparse.Namespace) -> None:
     import torch
-
-    from .zoo import read_trial_params
 
     path = args.zoo
     zoo = load_zoo(path)
@@ -396,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weightzoo",
         description="Look into weightzoo zoo files (results/zoo/<experiment>.h5).",
-        epilog="Details: docs/cli.md. Errors exit with code 2 and one line on stderr.",
+        epilog="Details: docs/cli.md. Bad input exits with code 2, a failed read or write "
+        "with 1, each with one line on stderr.",
     )
     parser.add_argument("--version", action="version", version=f"weightzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
