@@ -6,7 +6,9 @@
 rule train:
     input:
         data=lambda wc: f"results/data/{train_job(wc).dataset}.npz",
-        code=package_code("trainer.py", "models.py", "zoo.py", "data.py", "io.py"),
+        code=package_code(
+            "trainer.py", "models.py", "zoo.py", "data.py", "io.py", "device.py", "memory.py"
+        ),
     output:
         "results/train/{experiment}/{arch}/{chunk}.h5",
     params:
@@ -15,6 +17,7 @@ rule train:
         # only what decides this job's trials: the experiment's `trials` count must not
         # be here, or adding trials would retrain the existing chunks
         settings=lambda wc: experiment_settings_dict(wc.experiment),
+        device_memory_mb=CONFIG["execution"]["device_memory_mb"],
     log:
         "results/logs/train/{experiment}/{arch}/{chunk}.log",
     benchmark:

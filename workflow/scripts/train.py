@@ -19,4 +19,5 @@ with job_log(snakemake.log[0]) as progress:
         snakemake.input.data,
         snakemake.output[0],
         progress_file=progress,
+        device_memory_mb=snakemake.params.device_memory_mb,
     )
