@@ -481,3 +481,13 @@ def test_sub_ensembles_change_no_result_on_the_cpu(digits_tensors):
     # evaluation in chunks of 7 samples sums in another order: equal up to rounding
     np.testing.assert_allclose(whole.metrics["test_loss"], split.metrics["test_loss"], rtol=1e-6)
     np.testing.assert_array_equal(whole.metrics["test_acc"], split.metrics["test_acc"])
+
+
+def test_benchmarks_take_every_device(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import bench_dnn
+    import bench_models
+
+    for name in ("cpu", "cuda", "mps"):
+        assert bench_dnn.parse_args(["--device", name]).device == name
+        assert bench_models.parse_args(["--device", name]).device == name
