@@ -67,7 +67,8 @@ def test_alone_vs_ensembles_of_1_5_6(model, arch, strategy, gpu, digits_on, repo
         together = train_trials(fam, arch, members, data, SETTINGS, progress_file=None)
         worst = max(worst, max_diff(together.final, pos, alone.final, 0))
     report(
-        f"{gpu.type} {model} {fam.arch_name(arch)} {strategy or ''}: alone vs ensemble of 1/5/6, max |diff| {worst:.3g}"
+        f"{gpu.type} {model} {fam.arch_name(arch)} {strategy or ''}: "
+        f"alone vs ensemble of 1/5/6, max |diff| {worst:.3g}"
     )
     assert worst <= ENSEMBLE_TOLERANCE
 
