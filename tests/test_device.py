@@ -77,6 +77,9 @@ def meta_digits(digits_arrays):
 @pytest.fixture
 def no_gpu(monkeypatch):
     """Neither CUDA nor MPS; tests switch one on."""
+    # memory sizing imports torch._dynamo, whose import reads the real is_available: first
+    import torch._dynamo  # noqa: F401
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     return monkeypatch

@@ -64,6 +64,8 @@ def size_job(
             t.numel() * t.element_size() for t in vars(data).values() if torch.is_tensor(t)
         )
     array_limit = max_array_bytes(device)
+    if budget is None and array_limit is None:  # the CPU by default: as before, no sizing
+        return {"max_trials": None, "eval_chunk": None, "budget_mb": None}
     step = memory.step_memory(
         family,
         job["arch"],
