@@ -494,3 +494,19 @@ def test_benchmarks_take_every_device(monkeypatch):
     for name in ("cpu", "cuda", "mps"):
         assert bench_dnn.parse_args(["--device", name]).device == name
         assert bench_models.parse_args(["--device", name]).device == name
+
+
+def test_size_job_splits_what_does_not_fit_and_takes_the_data_off(digits_tensors):
+    data = digits_tensors(torch.float32)  # 1797 images of 8x8 float32: 0.46 MB
+    job = {"experiment": "dnn_digits", "arch": {"widths": [50, 50]}, "arch_name": "h50-50"}
+    job.update(start=0, stop=5)
+    sizing = size_job(job, get_family("dnn"), data, TrainSettings(), device_memory_mb=1)
+    m = step_memory(get_family("dnn"), job["arch"], (1, 8, 8), 10, 100)
+    data_bytes = sum(
+        t.numel() * t.element_size() for t in (data.x_train, data.y_train, data.x_test, data.y_test)
+    )
+    assert sizing["max_trials"] == ((1 << 20) - data_bytes) // m.per_trial
+    assert 1 <= sizing["max_trials"] < 5
+    assert sizing["eval_chunk"] >= 1
+    roomy = size_job(job, get_family("dnn"), data, TrainSettings(), device_memory_mb=100)
+    assert roomy["max_trials"] is None  # all 5 at once
