@@ -99,13 +99,16 @@ def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> d
 
 def _check_device(config: Mapping, experiment: str) -> None:
     """The experiment's dtype runs on its device here, and one trial of each of its
-    architectures fits that device's memory (execution.device_memory_mb)."""
+    architectures fits an explicit execution.device_memory_mb and MPS's per-array limit.
+    ``auto`` budgets are checked by the job itself (still before training): asking the
+    GPU its size here would hold a CUDA context in the Snakemake process all run long."""
     settings = experiment_settings(config, experiment)
     try:
         device = resolve_device(settings.device, settings.dtype)
     except DeviceError as e:
         raise ConfigError(f"experiments.{experiment}: {e}") from None
-    budget = device_memory_budget(device, config["execution"]["device_memory_mb"])
+    setting = config["execution"]["device_memory_mb"]
+    budget = None if setting == "auto" else device_memory_budget(device, setting)
     array_limit = max_array_bytes(device)
     if budget is None and array_limit is None:
         return  # the CPU without an explicit budget: nothing to size (and nothing to pay)
