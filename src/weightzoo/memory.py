@@ -137,6 +137,11 @@ def eval_chunk_samples(
     return max(1, min(caps)) if caps else None
 
 
+def mb(n_bytes: int) -> float:
+    """Bytes in MB (2**20), to a tenth."""
+    return round(n_bytes / 2**20, 1)
+
+
 def check_fits(
     experiment: str,
     arch_name: str,
@@ -151,13 +156,13 @@ def check_fits(
     where = f"experiments.{experiment}, architecture {arch_name}"
     if array_limit is not None and memory.largest_array_bytes(1) > array_limit:
         raise JobTooLarge(
-            f"{where}: one trial's largest tensor is {memory.largest_array_bytes(1) >> 20} MB "
-            f"at training.batch_size {memory.batch}, over Apple MPS's {array_limit >> 20} MB "
+            f"{where}: one trial's largest tensor is {mb(memory.largest_array_bytes(1))} MB "
+            f"at training.batch_size {memory.batch}, over Apple MPS's {mb(array_limit)} MB "
             "per-array limit; lower training.batch_size or set training.device: cpu"
         )
     raise JobTooLarge(
-        f"{where}: one trial needs about {memory.per_trial >> 20} MB per training step at "
-        f"training.batch_size {memory.batch}, more than the {budget_bytes >> 20} MB the "
+        f"{where}: one trial needs about {mb(memory.per_trial)} MB per training step at "
+        f"training.batch_size {memory.batch}, more than the {mb(budget_bytes)} MB the "
         "device has for it; raise execution.device_memory_mb (if the device has more) or "
         "lower training.batch_size"
     )

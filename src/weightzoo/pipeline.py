@@ -80,8 +80,8 @@ def size_job(
     return {
         "max_trials": cap if cap is not None and cap < n_trials else None,
         "eval_chunk": memory.eval_chunk_samples(step, per_ensemble, budget, array_limit),
-        "budget_mb": None if budget is None else budget >> 20,
-        "estimated_step_mb": step.training_bytes(per_ensemble) >> 20,
+        "budget_mb": None if budget is None else memory.mb(budget),
+        "estimated_step_mb": memory.mb(step.training_bytes(per_ensemble)),
     }
 
 

@@ -17,7 +17,6 @@ rule train:
         # only what decides this job's trials: the experiment's `trials` count must not
         # be here, or adding trials would retrain the existing chunks
         settings=lambda wc: experiment_settings_dict(wc.experiment),
-        device_memory_mb=CONFIG["execution"]["device_memory_mb"],
     log:
         "results/logs/train/{experiment}/{arch}/{chunk}.log",
     benchmark:
