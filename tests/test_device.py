@@ -24,6 +24,7 @@ from weightzoo.config import (
     validate_config,
 )
 from weightzoo.data import IMAGE_SHAPES, NUM_CLASSES
+from weightzoo.dynamics import DynamicsRecorder
 from weightzoo.memory import (
     JobTooLarge,
     check_fits,
@@ -138,10 +139,15 @@ def meta_is_mps(monkeypatch):
 
 
 def train_and_evaluate(model, arch, strategy, data):
+    """One epoch, its layer dynamics (as EnsembleTrainer.run records them), an evaluation."""
     trainer = EnsembleTrainer(
         family(model, strategy), arch, seeds(2), data, TrainSettings(batch_size=10)
     )
+    layers = [layer.param for layer in trainer.family.layers(arch)]
+    dynamics = DynamicsRecorder(trainer.params, layers, epochs=1)
     trainer.train_epoch()
+    dynamics.record(trainer.params, 0, torch.zeros(2, dtype=torch.bool, device=trainer.device))
+    assert all(v.dtype == torch.float32 for s in dynamics.values.values() for v in s.values())
     return trainer.evaluate(data.x_test, data.y_test)
 
 
@@ -358,7 +364,8 @@ def test_step_memory_counts_a_small_dnn_exactly():
     assert m.forward == (4 * 10 * 5 + 10 * 10) * 4
     assert m.params == (64 * 5 + 5 + 5 * 5 + 5 + 5 * 10 + 10) * 4
     assert m.inputs == 10 * 64 * 4
-    assert m.per_trial == m.forward + 2 * m.largest_array + m.inputs + 4 * m.params
+    # parameters: value, gradient, Adam's two moments, the dynamics' two copies
+    assert m.per_trial == m.forward + 2 * m.largest_array + m.inputs + 6 * m.params
 
 
 def paper_step(experiment, channels_or_index, strategy="loop"):

@@ -75,6 +75,12 @@ def test_trial_alone_equals_trial_inside_ensemble_bit_for_bit(family, arch, digi
         assert np.array_equal(together.final[name][k], elsewhere.final[name][2]), name
     for name in together.metrics:
         assert np.array_equal(together.metrics[name][k], alone.metrics[name][0]), name
+    assert set(together.dynamics) == {layer.param for layer in family.layers(arch)}
+    for name, stats in together.dynamics.items():
+        for stat, values in stats.items():  # [T, E]
+            assert np.isfinite(values).all(), (name, stat)
+            assert np.array_equal(values[k], alone.dynamics[name][stat][0]), (name, stat)
+            assert np.array_equal(values[k], elsewhere.dynamics[name][stat][2]), (name, stat)
     first = family.layers(arch)[0].param
     assert not np.array_equal(together.final[first], together.initial[first])
 

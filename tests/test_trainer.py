@@ -34,6 +34,11 @@ def test_trial_alone_equals_trial_inside_ensemble_bit_for_bit(digits_tensors):
         assert np.array_equal(together.final[name][k], shuffled.final[name][0]), name
     for name in together.metrics:
         assert np.array_equal(together.metrics[name][k], alone.metrics[name][0]), name
+    assert set(together.dynamics) == {"fc1.weight", "fc2.weight", "fc3.weight"}
+    for name, stats in together.dynamics.items():
+        for stat, values in stats.items():  # [T, E]
+            assert np.array_equal(values[k], alone.dynamics[name][stat][0]), (name, stat)
+            assert np.array_equal(values[k], shuffled.dynamics[name][stat][0]), (name, stat)
     # and training really moved the weights
     assert not np.array_equal(together.final["fc1.weight"], together.initial["fc1.weight"])
 

@@ -68,7 +68,7 @@ def test_exported_weights_give_exactly_the_recorded_test_accuracy(zoo_file):
 def test_zoo_layout_is_the_documented_one(zoo_file):
     path, _ = zoo_file
     with h5py.File(path, "r") as f:
-        assert f.attrs["format"] == "weightzoo" and f.attrs["schema_version"] == 1
+        assert f.attrs["format"] == "weightzoo" and f.attrs["schema_version"] == 2
         assert (f.attrs["experiment"], f.attrs["model"], f.attrs["dataset"]) == (
             "dnn_digits",
             "dnn",
@@ -80,6 +80,10 @@ def test_zoo_layout_is_the_documented_one(zoo_file):
         assert g["weights/final/fc1.weight"].shape == (4, 16, 64)  # [T, out, in]
         assert g["weights/initial/fc3.bias"].shape == (4, 10)
         assert g["metrics/test_acc"].shape == (4, 2)  # [T, epochs]
+        assert set(g["dynamics"]) == {"fc1.weight", "fc2.weight", "fc3.weight"}  # the layers
+        assert set(g["dynamics/fc2.weight"]) == {"rwc", "fro_norm", "dist_from_init"}
+        assert g["dynamics/fc2.weight/rwc"].shape == (4, 2)  # [T, epochs]
+        assert set(g["weights"]) == {"initial", "final"}  # no checkpoint_epochs set
         assert g["weights/final/fc1.weight"].compression == "gzip"
         for key in ("versions", "config"):
             assert f.attrs[key].startswith("{")

@@ -37,6 +37,7 @@ DEFAULTS: dict = {
         "device": "auto",
         "eval_chunk_mb": 64,
         "allow_tf32": False,
+        "checkpoint_epochs": [],
     },
     "execution": {
         "trials_per_job": 100,
@@ -93,8 +94,22 @@ def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> d
     full = _merge(DEFAULTS, config)
     for name, exp in full["experiments"].items():
         _check_experiment(name, exp)
+        _check_checkpoints(full, name)
         _check_device(full, name)
     return full
+
+
+def _check_checkpoints(config: Mapping, experiment: str) -> None:
+    """training.checkpoint_epochs within 1..training.epochs (after the experiment's
+    overrides: an experiment may train fewer epochs than the global list names)."""
+    training = _merge(config["training"], config["experiments"][experiment].get("training", {}))
+    epochs = training["epochs"]
+    outside = [k for k in training["checkpoint_epochs"] if not 1 <= k <= epochs]
+    if outside:
+        raise ConfigError(
+            f"experiments.{experiment}: training.checkpoint_epochs {outside} not in "
+            f"1..{epochs} (training.epochs); list epochs after which to keep the weights"
+        )
 
 
 def _check_device(config: Mapping, experiment: str) -> None:

@@ -13,7 +13,9 @@ The estimate is an upper bound from shapes alone: one forward pass of one trial 
 torch's ``meta`` device (no memory, no arithmetic) and counts every tensor it creates.
 A training step keeps at most all of them for the backward pass; on top come the gradient
 of the largest one and its input in flight, the images of the batch, and per parameter
-the value, its gradient and Adam's two moments. tests/gpu compares it with the measured
+the value, its gradient, Adam's two moments and the two copies the layer dynamics keep
+(initial and previous epoch, weightzoo.dynamics; counted for every parameter, not only
+the analysed weights: an upper bound). tests/gpu compares it with the measured
 peak (``torch.cuda.max_memory_allocated``).
 """
 
@@ -28,8 +30,8 @@ from torch.utils._pytree import tree_leaves
 
 from .models import ModelFamily
 
-# value, gradient, Adam's exp_avg and exp_avg_sq
-PARAM_COPIES = 4
+# value, gradient, Adam's exp_avg and exp_avg_sq, the dynamics' initial and previous copy
+PARAM_COPIES = 6
 
 
 class JobTooLarge(ValueError):

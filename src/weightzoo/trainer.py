@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from .device import accumulator_dtype
 from .device import resolve_device as resolve_device  # re-exported (was defined here)
+from .dynamics import DynamicsRecorder
 from .memory import sub_ensembles
 from .models import ModelFamily, Params
 from .zoo import ArchTrials
@@ -56,6 +57,8 @@ class TrainSettings:
     eval_chunk_mb: int = 64
     # CUDA only: let float32 matmuls and convs use TF32 (faster, ~1e-3 relative error)
     allow_tf32: bool = False
+    # epochs (1-based) after which every trial's full weights are kept (/weights/epoch_<k>)
+    checkpoint_epochs: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -64,6 +67,15 @@ class TrainSettings:
             raise ValueError(
                 f"training.bias_init must be 'normal' or 'zeros', got {self.bias_init!r}"
             )
+        # a sorted tuple whatever came in (YAML gives a list): settings compare equal
+        epochs = tuple(sorted({int(k) for k in self.checkpoint_epochs}))
+        outside = [k for k in epochs if not 1 <= k <= self.epochs]
+        if outside:
+            raise ValueError(
+                f"training.checkpoint_epochs: {outside} not in 1..{self.epochs} "
+                "(training.epochs); list epochs after which to keep the weights"
+            )
+        object.__setattr__(self, "checkpoint_epochs", epochs)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -120,6 +132,8 @@ class TrainResult:
     metrics: dict[str, np.ndarray]  # train_loss/train_acc/test_loss/test_acc -> [T, E]
     diverged_epoch: np.ndarray  # [T] int32, -1 = never diverged
     settings: dict = field(default_factory=dict)
+    checkpoints: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # k -> param
+    dynamics: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # param -> stat
 
     def to_arch_trials(self, arch_name: str, arch: Mapping, trial_ids, seeds) -> ArchTrials:
         trials = {
@@ -129,7 +143,15 @@ class TrainResult:
             "diverged_epoch": self.diverged_epoch,
         }
         return ArchTrials(
-            arch_name, dict(arch), trials, self.metrics, self.initial, self.final, self.settings
+            arch_name,
+            dict(arch),
+            trials,
+            self.metrics,
+            self.initial,
+            self.final,
+            self.settings,
+            checkpoints=self.checkpoints,
+            dynamics=self.dynamics,
         )
 
 
@@ -267,6 +289,8 @@ class EnsembleTrainer:
     :meth:`evaluate`) are public for tests and benchmarks (and run on the ``meta`` device).
     ``eval_chunk`` caps the test samples of one evaluation chunk (weightzoo.memory sizes it
     by the activations; ``settings.eval_chunk_mb`` bounds the input only).
+    ``record_dynamics``: :meth:`run` records the per-epoch layer dynamics
+    (weightzoo.dynamics); off only to measure what they cost (benchmarks/bench_dnn.py).
     """
 
     def __init__(
@@ -277,11 +301,13 @@ class EnsembleTrainer:
         data: TensorData,
         settings: TrainSettings,
         eval_chunk: int | None = None,
+        record_dynamics: bool = True,
     ):
         self.family, self.arch, self.data, self.settings = family, dict(arch), data, settings
         self.seeds = [int(s) for s in seeds]
         self.device = data.x_train.device
         self.eval_chunk = eval_chunk
+        self.record_dynamics = record_dynamics
         # MPS has no float64: the sums of loss and accuracy are float32 there
         self.acc_dtype = accumulator_dtype(self.device)
         if self.device.type == "cpu":
@@ -371,6 +397,11 @@ class EnsembleTrainer:
             for k in ("train_loss", "train_acc", "test_loss", "test_acc")
         }
         diverged_epoch = np.full(self.n_trials, -1, dtype=np.int32)
+        checkpoints: dict[int, dict[str, np.ndarray]] = {}
+        layers = [layer.param for layer in self.family.layers(self.arch)]
+        dynamics = (
+            DynamicsRecorder(self.params, layers, s.epochs) if self.record_dynamics else None
+        )
         steps = s.epochs * math.ceil(self.data.x_train.shape[0] / s.batch_size)
         with tqdm(
             total=steps,
@@ -397,6 +428,11 @@ class EnsembleTrainer:
                 diverged_epoch[newly] = epoch
                 for k, v in values.items():
                     metrics[k][:, epoch] = np.where(diverged_epoch >= 0, np.nan, v)
+                if dynamics is not None:
+                    diverged = torch.from_numpy(diverged_epoch >= 0).to(self.device)  # [T]
+                    dynamics.record(self.params, epoch, diverged)
+                if epoch + 1 in s.checkpoint_epochs:
+                    checkpoints[epoch + 1] = self.snapshot()
                 log.info(
                     "%s epoch %d/%d: test acc median %.4f, diverged %d/%d",
                     desc,
@@ -409,7 +445,15 @@ class EnsembleTrainer:
                     self.n_trials,
                 )
         settings = {**s.as_dict(), "optimizer": adam_kind(self.optimizer)}
-        return TrainResult(initial, self.snapshot(), metrics, diverged_epoch, settings)
+        return TrainResult(
+            initial,
+            self.snapshot(),
+            metrics,
+            diverged_epoch,
+            settings,
+            checkpoints=checkpoints,
+            dynamics={} if dynamics is None else dynamics.arrays(),
+        )
 
 
 def concat_results(parts: Sequence[TrainResult]) -> TrainResult:
@@ -419,8 +463,24 @@ def concat_results(parts: Sequence[TrainResult]) -> TrainResult:
     def cat(key: str) -> dict[str, np.ndarray]:
         return {k: np.concatenate([getattr(p, key)[k] for p in parts]) for k in getattr(first, key)}
 
+    def cat_nested(key: str) -> dict:
+        return {
+            outer: {
+                k: np.concatenate([getattr(p, key)[outer][k] for p in parts]) for k in inner
+            }
+            for outer, inner in getattr(first, key).items()
+        }
+
     diverged = np.concatenate([p.diverged_epoch for p in parts])
-    return TrainResult(cat("initial"), cat("final"), cat("metrics"), diverged, first.settings)
+    return TrainResult(
+        cat("initial"),
+        cat("final"),
+        cat("metrics"),
+        diverged,
+        first.settings,
+        checkpoints=cat_nested("checkpoints"),
+        dynamics=cat_nested("dynamics"),
+    )
 
 
 def train_trials(
@@ -433,6 +493,7 @@ def train_trials(
     desc="train",
     max_trials: int | None = None,
     eval_chunk: int | None = None,
+    record_dynamics: bool = True,
 ) -> TrainResult:
     """Train ``seeds`` as one ensemble, or as consecutive sub-ensembles of at most
     ``max_trials`` (weightzoo.memory sizes them to fit the device)."""
@@ -441,6 +502,14 @@ def train_trials(
     parts = []
     for sl in slices:
         label = desc if len(slices) == 1 else f"{desc} [{sl.start}:{sl.stop}]"
-        trainer = EnsembleTrainer(family, arch, seeds[sl], data, settings, eval_chunk=eval_chunk)
+        trainer = EnsembleTrainer(
+            family,
+            arch,
+            seeds[sl],
+            data,
+            settings,
+            eval_chunk=eval_chunk,
+            record_dynamics=record_dynamics,
+        )
         parts.append(trainer.run(progress_file, label))
     return concat_results(parts)

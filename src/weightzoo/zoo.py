@@ -13,17 +13,24 @@ Job file (one architecture, one chunk of its trials)::
     /metrics/<name>        [T, E] float32  train_loss, train_acc, test_loss, test_acc
     /weights/initial/<p>   [T, ...]    parameters before training (torch layout)
     /weights/final/<p>     [T, ...]    parameters after the last epoch
+    /weights/epoch_<k>/<p> [T, ...]    parameters after epoch k (training.checkpoint_epochs)
+    /dynamics/<p>/<stat>   [T, E] float32  rwc, fro_norm, dist_from_init of each analysed
+                                       layer after every epoch (weightzoo.dynamics)
 
 Zoo file: the same root attributes (without arch ones) plus ``config`` (JSON of the
 experiment's resolved config), and one group ``/archs/<arch_name>/`` per architecture
-laid out like a job file (``trials``, ``metrics``, ``weights``; attrs ``arch``,
-``settings``), its trials sorted by ``trial_id``.
+laid out like a job file (``trials``, ``metrics``, ``weights``, ``dynamics``; attrs
+``arch``, ``settings``), its trials sorted by ``trial_id``.
+
+Schema version 2 added ``weights/epoch_<k>`` and ``dynamics``; version-1 files (without
+them) still read, with empty ``checkpoints`` and ``dynamics``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +42,40 @@ import pandas as pd
 from .io import atomic_output
 
 FORMAT = "weightzoo"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 TRIAL_FIELDS = ("trial_id", "seed", "diverged", "diverged_epoch")
+# the weight sets every file holds; checkpoints add "epoch_<k>" (schema 2)
 WEIGHT_SETS = ("initial", "final")
+# read_zoo(weights=...) name for every stored checkpoint
+ALL_CHECKPOINTS = "epoch_*"
+_CHECKPOINT = re.compile(r"epoch_([1-9][0-9]*)")
+
+
+def checkpoint_name(epoch: int) -> str:
+    """Weight-set name of the checkpoint after ``epoch`` (1-based): ``epoch_5``."""
+    return f"epoch_{int(epoch)}"
+
+
+def checkpoint_epoch(name: str) -> int | None:
+    """``epoch_5`` -> 5; None for any other name."""
+    m = _CHECKPOINT.fullmatch(name)
+    return int(m.group(1)) if m else None
+
+
+def check_weight_sets(weights: Sequence[str]) -> None:
+    """Each of ``weights`` is initial, final, epoch_<k> or epoch_* (else ValueError)."""
+    bad = [
+        w
+        for w in weights
+        if w not in WEIGHT_SETS and w != ALL_CHECKPOINTS and checkpoint_epoch(w) is None
+    ]
+    if bad:
+        raise ValueError(
+            f"weights must be among {WEIGHT_SETS}, epoch_<k> (a stored checkpoint) or "
+            f"{ALL_CHECKPOINTS!r} (all of them), got {sorted(bad)}"
+        )
 COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
@@ -53,10 +90,28 @@ class ArchTrials:
     initial: dict[str, np.ndarray]  # param -> [T, ...]
     final: dict[str, np.ndarray]  # param -> [T, ...]
     settings: dict = field(default_factory=dict)
+    # schema 2; empty when read from a version-1 file
+    checkpoints: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # k -> param
+    dynamics: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # param -> stat
 
     @property
     def n_trials(self) -> int:
         return len(self.trials["trial_id"])
+
+    @property
+    def checkpoint_epochs(self) -> list[int]:
+        """Epochs (1-based) of the loaded checkpoints, ascending."""
+        return sorted(self.checkpoints)
+
+    def weights(self, state: str) -> dict[str, np.ndarray]:
+        """The weight set ``state``: initial, final or epoch_<k> (``{param: [T, ...]}``)."""
+        if state in WEIGHT_SETS:
+            return getattr(self, state)
+        epoch = checkpoint_epoch(state)
+        if epoch is None or epoch not in self.checkpoints:
+            loaded = [*WEIGHT_SETS, *(checkpoint_name(k) for k in self.checkpoint_epochs)]
+            raise KeyError(f"{self.arch_name}: no weight set {state!r}; loaded: {loaded}")
+        return self.checkpoints[epoch]
 
     def select(self, index: np.ndarray) -> ArchTrials:
         """The trials at ``index`` (an int array or boolean mask), in that order."""
@@ -69,6 +124,8 @@ class ArchTrials:
             pick(self.initial),
             pick(self.final),
             self.settings,
+            checkpoints={k: pick(v) for k, v in self.checkpoints.items()},
+            dynamics={k: pick(v) for k, v in self.dynamics.items()},
         )
 
 
@@ -136,25 +193,59 @@ def _write_arch_group(group: h5py.Group, a: ArchTrials) -> None:
         group.create_dataset(f"trials/{name}", data=a.trials[name])
     for name in METRICS:
         group.create_dataset(f"metrics/{name}", data=a.metrics[name], **COMPRESSION)
-    for which, params in (("initial", a.initial), ("final", a.final)):
+    weight_sets = [("initial", a.initial), ("final", a.final)]
+    weight_sets += [(checkpoint_name(k), a.checkpoints[k]) for k in a.checkpoint_epochs]
+    for which, params in weight_sets:
         for p, arr in params.items():
             group.create_dataset(f"weights/{which}/{p}", data=arr, **COMPRESSION)
+    for p, stats in a.dynamics.items():
+        for stat, arr in stats.items():
+            group.create_dataset(f"dynamics/{p}/{stat}", data=arr, **COMPRESSION)
 
 
-def _read_arch_group(group: h5py.Group, weights: Sequence[str] = WEIGHT_SETS) -> ArchTrials:
+def stored_checkpoints(group: h5py.Group) -> list[int]:
+    """Epochs of the checkpoints under ``group/weights`` (an arch group or a job file)."""
+    names = group["weights"].keys() if "weights" in group else ()
+    return sorted(k for k in map(checkpoint_epoch, names) if k is not None)
+
+
+def _wanted_checkpoints(group: h5py.Group, weights: Sequence[str], path) -> list[int]:
+    stored = stored_checkpoints(group)
+    if ALL_CHECKPOINTS in weights:
+        return stored
+    wanted = sorted(k for k in map(checkpoint_epoch, weights) if k is not None)
+    missing = [k for k in wanted if k not in stored]
+    if missing:
+        raise ValueError(
+            f"{path}: {group.name} has no checkpoint after epoch(s) {missing}; stored: "
+            f"{[checkpoint_name(k) for k in stored] or 'none'} (training.checkpoint_epochs)"
+        )
+    return wanted
+
+
+def _read_arch_group(
+    group: h5py.Group, weights: Sequence[str] = WEIGHT_SETS, path=None
+) -> ArchTrials:
     def read_all(sub: str) -> dict[str, np.ndarray]:
-        if sub.startswith("weights/") and sub.split("/")[1] not in weights:
-            return {}
         return {k: v[()] for k, v in group[sub].items()} if sub in group else {}
 
+    def weight_set(name: str) -> dict[str, np.ndarray]:
+        return read_all(f"weights/{name}") if name in weights else {}
+
+    dynamics = group.get("dynamics", {})
     return ArchTrials(
         arch_name=str(group.attrs["arch_name"]),
         arch=json.loads(group.attrs["arch"]),
         trials=read_all("trials"),
         metrics=read_all("metrics"),
-        initial=read_all("weights/initial"),
-        final=read_all("weights/final"),
+        initial=weight_set("initial"),
+        final=weight_set("final"),
         settings=json.loads(group.attrs.get("settings", "{}")),
+        checkpoints={
+            k: read_all(f"weights/{checkpoint_name(k)}")
+            for k in _wanted_checkpoints(group, weights, path)
+        },
+        dynamics={p: read_all(f"dynamics/{p}") for p in dynamics},
     )
 
 
@@ -172,10 +263,11 @@ def _check_format(f: h5py.File, path) -> None:
     if f.attrs.get("format") != FORMAT:
         raise ValueError(f"{path}: not a weightzoo HDF5 file (attribute 'format' missing)")
     version = int(f.attrs.get("schema_version", -1))
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise ValueError(
-            f"{path}: schema_version {version}, this weightzoo reads {SCHEMA_VERSION}; "
-            "rebuild it with this version (delete the file and rerun snakemake)"
+            f"{path}: schema_version {version}, this weightzoo reads versions "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}; rebuild it with this version "
+            "(delete the file and rerun snakemake) or read it with the weightzoo that wrote it"
         )
 
 
@@ -200,19 +292,44 @@ def write_job_file(path: str | os.PathLike, a: ArchTrials, meta: Mapping) -> Non
         _write_arch_group(f, a)
 
 
-def read_job_file(path: str | os.PathLike) -> tuple[ArchTrials, dict]:
+def read_job_file(
+    path: str | os.PathLike, weights: Sequence[str] = (*WEIGHT_SETS, ALL_CHECKPOINTS)
+) -> tuple[ArchTrials, dict]:
+    """One job file's trials (all weight sets, checkpoints included, by default)."""
+    check_weight_sets(weights)
     with h5py.File(path, "r") as f:
         _check_format(f, path)
         meta = {k: f.attrs[k] for k in ("experiment", "model", "dataset")}
-        return _read_arch_group(f), meta
+        return _read_arch_group(f, weights, path), meta
+
+
+def _same_layout(parts: Sequence[ArchTrials], what: str, key) -> None:
+    """Chunks of one architecture hold the same checkpoints and dynamics (or say so)."""
+    layouts = {tuple(sorted(key(p))) for p in parts}
+    if len(layouts) > 1:
+        raise ValueError(
+            f"architecture {parts[0].arch_name}: its job files hold different {what} "
+            f"({' vs '.join(map(str, sorted(layouts)))}); written by different settings or "
+            "weightzoo versions: delete them and rerun snakemake"
+        )
 
 
 def concat_trials(parts: Sequence[ArchTrials]) -> ArchTrials:
     """Join chunks of one architecture, sorted by trial id; duplicate ids are an error."""
     first = parts[0]
+    _same_layout(parts, "checkpoints", lambda p: p.checkpoints)
+    _same_layout(parts, "dynamics", lambda p: p.dynamics)
 
     def cat(key: str) -> dict[str, np.ndarray]:
         return {k: np.concatenate([getattr(p, key)[k] for p in parts]) for k in getattr(first, key)}
+
+    def cat_nested(key: str) -> dict:
+        return {
+            outer: {
+                k: np.concatenate([getattr(p, key)[outer][k] for p in parts]) for k in inner
+            }
+            for outer, inner in getattr(first, key).items()
+        }
 
     joined = ArchTrials(
         first.arch_name,
@@ -222,6 +339,8 @@ def concat_trials(parts: Sequence[ArchTrials]) -> ArchTrials:
         cat("initial"),
         cat("final"),
         first.settings,
+        checkpoints=cat_nested("checkpoints"),
+        dynamics=cat_nested("dynamics"),
     )
     ids = joined.trials["trial_id"]
     if len(np.unique(ids)) != len(ids):
@@ -229,33 +348,46 @@ def concat_trials(parts: Sequence[ArchTrials]) -> ArchTrials:
     return joined.select(np.argsort(ids, kind="stable"))
 
 
+def _job_file_identity(path) -> tuple[dict, str]:
+    """A job file's experiment, model, dataset and architecture (no data read)."""
+    with h5py.File(path, "r") as f:
+        _check_format(f, path)
+        return {k: str(f.attrs[k]) for k in ("experiment", "model", "dataset")}, str(
+            f.attrs["arch_name"]
+        )
+
+
+def _without_weights(a: ArchTrials) -> ArchTrials:
+    return ArchTrials(
+        a.arch_name, a.arch, a.trials, a.metrics, {}, {}, a.settings, dynamics=a.dynamics
+    )
+
+
 def merge_job_files(job_paths: Iterable[str | os.PathLike], out_path, config: Mapping) -> Zoo:
-    """Aggregate job files of one experiment into its zoo file (atomic write)."""
-    by_arch: dict[str, list[ArchTrials]] = {}
+    """Aggregate job files of one experiment into its zoo file (atomic write).
+
+    One architecture at a time is in memory (with checkpoints a whole experiment's
+    weights would not fit a merge job). Returns the zoo without weights: trials, metrics
+    and dynamics."""
+    by_arch: dict[str, list] = {}
     meta = None
     for p in job_paths:
-        a, m = read_job_file(p)
+        m, arch_name = _job_file_identity(p)
         meta = meta or m
-        if (m["experiment"], m["model"], m["dataset"]) != (
-            meta["experiment"],
-            meta["model"],
-            meta["dataset"],
-        ):
+        if m != meta:
             raise ValueError(
                 f"{p}: belongs to experiment {m['experiment']}, not {meta['experiment']}"
             )
-        by_arch.setdefault(a.arch_name, []).append(a)
+        by_arch.setdefault(arch_name, []).append(p)
     if meta is None:
         raise ValueError(f"no job files to merge into {out_path}")
-    zoo = Zoo(
-        experiment=str(meta["experiment"]),
-        model=str(meta["model"]),
-        dataset=str(meta["dataset"]),
-        archs=[concat_trials(parts) for parts in by_arch.values()],
-        config=dict(config),
-        versions=package_versions(),
-    )
-    write_zoo(out_path, zoo)
+    zoo = Zoo(**meta, archs=[], config=dict(config), versions=package_versions())
+    with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as f:
+        _write_root_attrs(f, {**meta, "versions": zoo.versions, "config": zoo.config})
+        for arch_name, paths in by_arch.items():
+            joined = concat_trials([read_job_file(p)[0] for p in paths])
+            _write_arch_group(f.create_group(f"archs/{arch_name}"), joined)
+            zoo.archs.append(_without_weights(joined))
     return zoo
 
 
@@ -277,10 +409,9 @@ def write_zoo(path: str | os.PathLike, zoo: Zoo) -> None:
 
 def read_zoo(path: str | os.PathLike, weights: Sequence[str] = WEIGHT_SETS) -> Zoo:
     """Load a zoo file into memory (numpy arrays). ``weights`` picks the weight sets to
-    load (``("final",)`` halves the memory; ``()`` reads trials and metrics only)."""
-    unknown = set(weights) - set(WEIGHT_SETS)
-    if unknown:
-        raise ValueError(f"weights must be among {WEIGHT_SETS}, got {sorted(unknown)}")
+    load (``("final",)`` halves the memory; ``()`` reads trials, metrics and dynamics
+    only); checkpoints load when named (``"epoch_5"``, or ``"epoch_*"`` for all)."""
+    check_weight_sets(weights)
     path = Path(path)
     with h5py.File(path, "r") as f:
         _check_zoo(f, path)
@@ -288,7 +419,7 @@ def read_zoo(path: str | os.PathLike, weights: Sequence[str] = WEIGHT_SETS) -> Z
             experiment=str(f.attrs["experiment"]),
             model=str(f.attrs["model"]),
             dataset=str(f.attrs["dataset"]),
-            archs=[_read_arch_group(g, weights) for g in f["archs"].values()],
+            archs=[_read_arch_group(g, weights, path) for g in f["archs"].values()],
             config=json.loads(f.attrs.get("config", "{}")),
             versions=json.loads(f.attrs.get("versions", "{}")),
         )
@@ -299,9 +430,10 @@ def read_trial_params(
 ) -> dict[str, np.ndarray]:
     """One trial's parameters ``{name: array}`` (per-trial shapes, no trial axis), read
     without loading the other trials. ``index`` is the trial's position within its
-    architecture (trials are sorted by ``trial_id``); ``weights`` is initial or final."""
-    if weights not in WEIGHT_SETS:
-        raise ValueError(f"weights must be one of {WEIGHT_SETS}, got {weights!r}")
+    architecture (trials are sorted by ``trial_id``); ``weights`` is initial, final or a
+    stored checkpoint epoch_<k>."""
+    if weights not in WEIGHT_SETS and checkpoint_epoch(weights) is None:
+        raise ValueError(f"weights must be one of {WEIGHT_SETS} or epoch_<k>, got {weights!r}")
     path = Path(path)
     with h5py.File(path, "r") as f:
         _check_zoo(f, path)
@@ -315,4 +447,5 @@ def read_trial_params(
                 f"{path}: architecture {arch_name} has {n_trials} trials, index {index} "
                 f"is not in 0..{n_trials - 1}"
             )
+        _wanted_checkpoints(group, [weights], path)  # a missing checkpoint names the stored
         return {name: ds[index] for name, ds in group[f"weights/{weights}"].items()}

@@ -1,5 +1,6 @@
 # Stage 2: train. One job = one chunk of trials of one architecture, trained together as a
-# batched ensemble; its HDF5 file holds initial and final weights and per-epoch metrics.
+# batched ensemble; its HDF5 file holds initial and final weights (and checkpoints), the
+# per-epoch metrics and layer dynamics.
 # Then the chunks of an experiment are merged into its zoo file.
 
 
@@ -7,7 +8,14 @@ rule train:
     input:
         data=lambda wc: f"results/data/{train_job(wc).dataset}.npz",
         code=package_code(
-            "trainer.py", "models.py", "zoo.py", "data.py", "io.py", "device.py", "memory.py"
+            "trainer.py",
+            "dynamics.py",
+            "models.py",
+            "zoo.py",
+            "data.py",
+            "io.py",
+            "device.py",
+            "memory.py",
         ),
     output:
         "results/train/{experiment}/{arch}/{chunk}.h5",
