@@ -32,7 +32,7 @@ from .device import resolve_device as resolve_device  # re-exported (was defined
 from .dynamics import DynamicsRecorder
 from .memory import sub_ensembles
 from .models import ModelFamily, Params
-from .zoo import ArchTrials
+from .zoo import ArchTrials, concat_arrays, concat_nested
 
 log = logging.getLogger(__name__)
 
@@ -399,9 +399,7 @@ class EnsembleTrainer:
         diverged_epoch = np.full(self.n_trials, -1, dtype=np.int32)
         checkpoints: dict[int, dict[str, np.ndarray]] = {}
         layers = [layer.param for layer in self.family.layers(self.arch)]
-        dynamics = (
-            DynamicsRecorder(self.params, layers, s.epochs) if self.record_dynamics else None
-        )
+        dynamics = DynamicsRecorder(self.params, layers, s.epochs) if self.record_dynamics else None
         steps = s.epochs * math.ceil(self.data.x_train.shape[0] / s.batch_size)
         with tqdm(
             total=steps,
@@ -461,15 +459,10 @@ def concat_results(parts: Sequence[TrainResult]) -> TrainResult:
     first = parts[0]
 
     def cat(key: str) -> dict[str, np.ndarray]:
-        return {k: np.concatenate([getattr(p, key)[k] for p in parts]) for k in getattr(first, key)}
+        return concat_arrays([getattr(p, key) for p in parts])
 
     def cat_nested(key: str) -> dict:
-        return {
-            outer: {
-                k: np.concatenate([getattr(p, key)[outer][k] for p in parts]) for k in inner
-            }
-            for outer, inner in getattr(first, key).items()
-        }
+        return concat_nested([getattr(p, key) for p in parts])
 
     diverged = np.concatenate([p.diverged_epoch for p in parts])
     return TrainResult(

@@ -51,6 +51,7 @@ WEIGHT_SETS = ("initial", "final")
 # read_zoo(weights=...) name for every stored checkpoint
 ALL_CHECKPOINTS = "epoch_*"
 _CHECKPOINT = re.compile(r"epoch_([1-9][0-9]*)")
+COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
 def checkpoint_name(epoch: int) -> str:
@@ -76,7 +77,6 @@ def check_weight_sets(weights: Sequence[str]) -> None:
             f"weights must be among {WEIGHT_SETS}, epoch_<k> (a stored checkpoint) or "
             f"{ALL_CHECKPOINTS!r} (all of them), got {sorted(bad)}"
         )
-COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
 @dataclass
@@ -314,6 +314,16 @@ def _same_layout(parts: Sequence[ArchTrials], what: str, key) -> None:
         )
 
 
+def concat_arrays(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``{name: array}`` dicts joined along the trial axis (the first dict's names)."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def concat_nested(parts: Sequence[Mapping[object, Mapping[str, np.ndarray]]]) -> dict:
+    """Two-level dicts (checkpoints, dynamics) joined along the trial axis."""
+    return {outer: concat_arrays([p[outer] for p in parts]) for outer in parts[0]}
+
+
 def concat_trials(parts: Sequence[ArchTrials]) -> ArchTrials:
     """Join chunks of one architecture, sorted by trial id; duplicate ids are an error."""
     first = parts[0]
@@ -321,15 +331,10 @@ def concat_trials(parts: Sequence[ArchTrials]) -> ArchTrials:
     _same_layout(parts, "dynamics", lambda p: p.dynamics)
 
     def cat(key: str) -> dict[str, np.ndarray]:
-        return {k: np.concatenate([getattr(p, key)[k] for p in parts]) for k in getattr(first, key)}
+        return concat_arrays([getattr(p, key) for p in parts])
 
     def cat_nested(key: str) -> dict:
-        return {
-            outer: {
-                k: np.concatenate([getattr(p, key)[outer][k] for p in parts]) for k in inner
-            }
-            for outer, inner in getattr(first, key).items()
-        }
+        return concat_nested([getattr(p, key) for p in parts])
 
     joined = ArchTrials(
         first.arch_name,
