@@ -10,6 +10,9 @@ Methods, all training with batch 100, Adam (lr 1e-3), init N(0, 0.1²), float32:
   ``weightzoo.reference.train_reference`` (same init and data order as the batched trainer).
 * (c) ``batched trainer``: ``EnsembleTrainer.train_epoch`` for T trials at once; the training
   set holds ``steps * 100`` samples, so one epoch is exactly ``steps`` steps.
+  ``--dynamics on`` adds, after each epoch, the per-epoch layer dynamics as
+  ``EnsembleTrainer.run`` records them (weightzoo.dynamics); ``--dynamics both`` times (c)
+  without and with them in the same rounds and prints what they cost per MNIST epoch.
 * ``matmul``: a plain 1024³ float32 matmul, the machine's arithmetic rate in the same run.
 
 Methods are interleaved round by round (a, b, c1, c10, c100, matmul, a, b, ...) because the
@@ -43,6 +46,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from weightzoo.device import apply_device_settings, resolve_device
+from weightzoo.dynamics import DynamicsRecorder
 from weightzoo.models import ModelFamily, get_family
 from weightzoo.reference import reference_model
 from weightzoo.trainer import (
@@ -84,6 +88,11 @@ FAULTS_PER_STEP_HINT = 1000
 TARGET_CPU_X_A = 15.0
 TARGET_CPU_PCT_MATMUL = 50.0
 TARGET_GPU_X_A = 300.0
+# recording the layer dynamics may cost at most this share of training time (CPU, 100
+# trials), taken over one epoch of MNIST / Fashion-MNIST: 60 000 images / batch 100
+TARGET_DYNAMICS_PCT = 10.0
+MNIST_EPOCH_STEPS = 600
+DYNAMICS_LABEL = " + dynamics"
 
 
 # --------------------------------------------------------------------------- arithmetic
@@ -246,15 +255,27 @@ def trainer_method(
     settings: TrainSettings,
     trials: int,
     flop_per_step: float,
+    dynamics: bool = False,
 ) -> Method:
     """``trials`` trials of any family at once; one ``train_epoch`` = ``len(x_train) / batch``
-    steps."""
+    steps, followed by the layer dynamics' recording when ``dynamics``."""
     arch_name = family.arch_name(arch)
     seeds = [trial_seed(BASE_SEED, "bench", arch_name, k) for k in range(trials)]
     trainer = EnsembleTrainer(family, arch, seeds, data, settings)
     steps = len(batch_slices(data.x_train.shape[0], settings.batch_size))
     flop = trials * steps * flop_per_step
-    return Method(name, trials, steps, flop, trainer.train_epoch)
+    if not dynamics:
+        return Method(name, trials, steps, flop, trainer.train_epoch)
+    layers = [layer.param for layer in family.layers(arch)]
+    recorder = DynamicsRecorder(trainer.params, layers, epochs=1)
+
+    def epoch_and_dynamics():
+        trainer.train_epoch()
+        # what EnsembleTrainer.run does after each epoch (the divergence mask included)
+        diverged = torch.from_numpy(np.zeros(trials, dtype=bool)).to(trainer.device)  # [T]
+        recorder.record(trainer.params, 0, diverged)
+
+    return Method(name + DYNAMICS_LABEL, trials, steps, flop, epoch_and_dynamics)
 
 
 def in_memory_reference(data: TensorData, settings: TrainSettings, steps: int) -> Method:
@@ -265,11 +286,13 @@ def in_memory_reference(data: TensorData, settings: TrainSettings, steps: int) -
     )
 
 
-def batched_trainer(data: TensorData, settings: TrainSettings, trials: int) -> Method:
-    """(c) ``trials`` DNN trials at once."""
+def batched_trainer(
+    data: TensorData, settings: TrainSettings, trials: int, dynamics: bool = False
+) -> Method:
+    """(c) ``trials`` DNN trials at once (with the layer dynamics when ``dynamics``)."""
     flop = flop_per_trial_step(layer_sizes(), BATCH)
     return trainer_method(
-        "(c) batched trainer", get_family("dnn"), ARCH, data, settings, trials, flop
+        "(c) batched trainer", get_family("dnn"), ARCH, data, settings, trials, flop, dynamics
     )
 
 
@@ -473,6 +496,32 @@ def target_lines(rows: list[Row], device: torch.device) -> list[str]:
     ]
 
 
+def dynamics_cost_lines(rows: list[Row], device: torch.device) -> list[str]:
+    """What recording the layer dynamics costs, from (c) timed without and with them.
+
+    The recording runs once per epoch: measured over a call of ``steps`` steps, its time
+    is ``(rate_off / rate_on - 1) * steps`` steps' worth, which is then spread over an
+    MNIST epoch of ``MNIST_EPOCH_STEPS`` steps (training steps only, so an upper bound)."""
+    lines = []
+    for off in (r for r in rows if r.method == "(c) batched trainer"):
+        on = next(
+            (r for r in rows if r.method.endswith(DYNAMICS_LABEL) and r.trials == off.trials), None
+        )
+        if on is None:
+            continue
+        extra = off.trial_steps_per_s / on.trial_steps_per_s - 1  # share of a call's time
+        per_epoch = 100 * extra * off.steps_per_call / MNIST_EPOCH_STEPS
+        line = (
+            f"- dynamics (c) ×{off.trials}: {100 * extra:+.1f} % over {off.steps_per_call} "
+            f"steps, {per_epoch:+.2f} % of an MNIST epoch ({MNIST_EPOCH_STEPS} steps)"
+        )
+        if off.trials == 100 and device.type == "cpu":
+            ok = per_epoch <= TARGET_DYNAMICS_PCT
+            line += f" (target ≤ {TARGET_DYNAMICS_PCT:g} %: {'met' if ok else 'NOT met'})"
+        lines.append(line)
+    return lines
+
+
 def malloc_hint_lines(rows: list[Row], device: torch.device) -> list[str]:
     """Page faults per step of every (c) run, and a hint when they look like re-mapping."""
     if device.type != "cpu":
@@ -480,7 +529,11 @@ def malloc_hint_lines(rows: list[Row], device: torch.device) -> list[str]:
     batched = [r for r in rows if r.method.startswith("(c)")]
     lines = [
         "- minor page faults per step: "
-        + ", ".join(f"(c) ×{r.trials}: {r.faults_per_step:,.0f}" for r in batched)
+        + ", ".join(
+            f"(c) ×{r.trials}{r.method.removeprefix('(c) batched trainer')}: "
+            f"{r.faults_per_step:,.0f}"
+            for r in batched
+        )
     ]
     tuned = all(os.environ.get(k) == v for k, v in MALLOC_TUNED_ENV.items())
     heavy = [r for r in batched if r.faults_per_step > FAULTS_PER_STEP_HINT]
@@ -543,6 +596,12 @@ OPTIONS: dict[str, dict] = {
         "help": "length of one timed matmul call ({matmul_seconds:g})",
     },
     "--csv": {"metavar": "PATH", "help": "also write the table as CSV"},
+    "--dynamics": {
+        "choices": ["off", "on", "both"],
+        "default": "off",
+        "help": "(c) without (off) or with (on) the per-epoch layer dynamics, or both in the "
+        "same rounds with their cost per MNIST epoch (default off)",
+    },
     "--malloc-tuned": {
         "action": "store_true",
         "help": "re-run with THP_MEM_ALLOC_ENABLE=1 and large glibc MALLOC_MMAP/TRIM "
@@ -589,7 +648,7 @@ def check_positive(p: argparse.ArgumentParser, args: argparse.Namespace, names: 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     names = ["--steps", "--steps-a", "--trials", "--repeats", "--device", "--threads", "--data"]
-    names += ["--matmul-seconds", "--csv", "--malloc-tuned", "--quick"]
+    names += ["--matmul-seconds", "--csv", "--malloc-tuned", "--quick", "--dynamics"]
     add_options(p, names, FULL_DEFAULTS, QUICK_DEFAULTS)
     args = p.parse_args(argv)
     apply_defaults(args, FULL_DEFAULTS, QUICK_DEFAULTS)
@@ -645,7 +704,11 @@ def build_methods(args, device: torch.device) -> tuple[list[Method], str]:
             images[: args.steps_a * BATCH], labels[: args.steps_a * BATCH], args.steps_a, device
         ),
         in_memory_reference(data, settings, args.steps),
-        *(batched_trainer(data, settings, t) for t in args.trials),
+        *(
+            batched_trainer(data, settings, t, dynamics)
+            for t in args.trials
+            for dynamics in {"off": [False], "on": [True], "both": [False, True]}[args.dynamics]
+        ),
         matmul(device, args.matmul_seconds),
     ]
     return methods, source
@@ -693,6 +756,7 @@ def main(argv=None) -> None:
     lines = [
         summary,
         *target_lines(rows, device),
+        *dynamics_cost_lines(rows, device),
         *malloc_hint_lines(rows, device),
         *machine_lines(device, source),
     ]

@@ -87,3 +87,20 @@ def test_bench_dnn_options_keep_their_defaults(bench):
     assert (args.steps, args.steps_a, args.repeats, args.matmul_seconds) == (7, 7, 1, 0.05)
     with pytest.raises(SystemExit):
         bench_dnn.parse_args(["--trials", "0"])
+
+
+def test_bench_dnn_times_the_dynamics_beside_plain_training(bench, capsys):
+    bench_dnn, _ = bench
+    bench_dnn.main(
+        ["--quick", "--steps", "2", "--steps-a", "1", "--trials", "2", "--repeats", "1"]
+        + ["--matmul-seconds", "0.01", "--data", "synthetic", "--device", "cpu"]
+        + ["--dynamics", "both"]
+    )
+    out = capsys.readouterr().out
+    methods = [(r[0], r[1]) for r in table_rows(out)]
+    assert methods[2:4] == [
+        ("(c) batched trainer", "2"),
+        ("(c) batched trainer + dynamics", "2"),
+    ]
+    assert "- dynamics (c) ×2: " in out and "of an MNIST epoch (600 steps)" in out
+    assert bench_dnn.parse_args([]).dynamics == "off"
