@@ -335,3 +335,20 @@ def test_a_newer_schema_is_refused_naming_the_versions(tmp_path):
         dst.attrs["schema_version"] = 3
     with pytest.raises(ValueError, match="schema_version 3, this weightzoo reads versions 1, 2"):
         zoo_io.read_zoo(path)
+
+
+def test_the_command_exports_a_checkpoint(zoo_with_checkpoints, tmp_path, capsys):
+    from weightzoo.cli import main
+
+    path, _, _ = zoo_with_checkpoints
+    out = tmp_path / "t.pt"
+    argv = ["export", str(path), "--arch", "h12-8", "--trial", "1", "-o", str(out)]
+    assert main([*argv, "--weights", "epoch_2"]) == 0
+    assert "epoch_2 weights" in capsys.readouterr().out
+    stored = zoo_io.read_zoo(path, weights=("epoch_2",)).archs[0].checkpoints[2]
+    state = torch.load(out, weights_only=True)
+    assert all(np.array_equal(state[n].numpy(), stored[n][1]) for n in stored)
+    assert main([*argv, "--weights", "epoch_7"]) == 2
+    assert "no checkpoint after epoch(s) [7]" in capsys.readouterr().err
+    assert main([*argv, "--weights", "best"]) == 2
+    assert "use final, initial or epoch_K" in capsys.readouterr().err

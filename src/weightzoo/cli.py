@@ -27,7 +27,7 @@ from . import __version__
 from .data import IMAGE_SHAPES, NUM_CLASSES
 from .groups import ALL_GROUPS, read_groups_csv
 from .io import atomic_output
-from .zoo import ArchTrials, Zoo, read_trial_params, read_zoo
+from .zoo import WEIGHT_SETS, ArchTrials, Zoo, checkpoint_epoch, read_trial_params, read_zoo
 
 # torch (and weightzoo.models, which needs it) is imported by `export` only: it is most of
 # the start-up time of `info` and `trials`.
@@ -361,6 +361,14 @@ def _reference_module(zoo: Zoo, arch: ArchTrials, path: Path):
     return module, how
 
 
+def _weight_set(value: str) -> str:
+    if value in WEIGHT_SETS or checkpoint_epoch(value) is not None:
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r}: use final, initial or epoch_K (a checkpoint the zoo stores)"
+    )
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     import torch
 
@@ -368,7 +376,10 @@ def cmd_export(args: argparse.Namespace) -> None:
     zoo = load_zoo(path)
     arch = _pick_arch(zoo, args.arch, path)
     k = _pick_trial(arch, path, args.trial, args.trial_id)
-    arrays = read_trial_params(path, arch.arch_name, k, weights=args.weights)
+    try:
+        arrays = read_trial_params(path, arch.arch_name, k, weights=args.weights)
+    except ValueError as e:  # a checkpoint the zoo does not hold: the message lists them
+        raise CliError(str(e)) from None
     state = {name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in arrays.items()}
     module, how = _reference_module(zoo, arch, path)
     module.load_state_dict(state)  # proves the file loads before it is written
@@ -456,9 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument(
         "--weights",
-        choices=("final", "initial"),
+        type=_weight_set,
         default="final",
-        help="weights after training (default) or before",
+        metavar="final|initial|epoch_K",
+        help="weights after training (default), before, or after epoch K "
+        "(a checkpoint the zoo stores, training.checkpoint_epochs)",
     )
     export.add_argument(
         "-o", "--output", type=Path, required=True, metavar="TRIAL.pt", help="output file"
