@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 
 from . import data as datasets
+from .config import resolve_path
 from .models import family_for_device
 from .trainer import TensorData, TrainSettings, resolve_device, train_trials, trial_seed
 from .zoo import merge_job_files, write_job_file
@@ -15,11 +16,13 @@ from .zoo import merge_job_files, write_job_file
 log = logging.getLogger(__name__)
 
 
-def prepare_data(dataset: str, out_path, data_config: Mapping) -> None:
+def prepare_data(dataset: str, out_path, data_config: Mapping, root=".") -> None:
+    """``root``: what a relative ``data_dir`` is relative to (the repository; the job itself
+    runs in the config's run directory)."""
     datasets.prepare_dataset(
         dataset,
         out_path,
-        data_dir=data_config.get("data_dir"),
+        data_dir=resolve_path(data_config.get("data_dir"), root),
         download=data_config.get("download", True),
         verify_checksums=data_config.get("verify_checksums", True),
         log=log.info,
