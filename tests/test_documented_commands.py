@@ -54,7 +54,8 @@ def console_scripts(root: Path = REPO) -> dict[str, str]:
         return tomllib.load(f).get("project", {}).get("scripts", {})
 
 
-PROGRAMS = {"make", "snakemake", "python", "python3", *console_scripts()}
+# `weightzoo` also before pyproject.toml declares it: a documented command it lacks fails
+PROGRAMS = {"make", "snakemake", "python", "python3", "weightzoo", *console_scripts()}
 
 
 @dataclass(frozen=True)
@@ -69,26 +70,23 @@ class Documented:
     def where(self) -> str:
         return f"{self.file}:{self.line}"
 
+    def _words(self) -> tuple[dict[str, str], list[str]]:
+        """(the `VAR=value` prefixes, the command's words), a leading `time` dropped."""
+        words = shlex.split(self.text, comments=True)
+        env = {}
+        while words and (words[0] == "time" or re.match(r"^\w+=", words[0])):
+            name, _, value = words.pop(0).partition("=")
+            if value or name != "time":
+                env[name] = value
+        return env, words
+
     @property
     def argv(self) -> list[str]:
-        """The command's words without `time` and `VAR=value` prefixes."""
-        words = shlex.split(self.text, comments=True)
-        while words and (words[0] == "time" or re.match(r"^\w+=", words[0])):
-            words = words[1:]
-        return words
+        return self._words()[1]
 
     @property
     def env(self) -> dict[str, str]:
-        words = shlex.split(self.text, comments=True)
-        env = {}
-        for word in words:
-            if word == "time":
-                continue
-            m = re.match(r"^(\w+)=(.*)$", word)
-            if not m:
-                break
-            env[m.group(1)] = m.group(2)
-        return env
+        return self._words()[0]
 
     @property
     def program(self) -> str:
@@ -235,7 +233,12 @@ def check_with_help(command: Documented, root: Path) -> None:
     if command.program == "python":
         argv = [sys.executable, *argv[1:]]
     else:  # a console script of pyproject.toml, run from the copy's own package
-        module, _, function = console_scripts(root)[command.program].partition(":")
+        scripts = console_scripts(root)
+        assert command.program in scripts, (
+            f"{command.where}: `{command.text}`: {command.program} is not a console script "
+            f"of pyproject.toml ([project.scripts]: {sorted(scripts)})"
+        )
+        module, _, function = scripts[command.program].partition(":")
         code = (
             f"import sys; sys.argv[0] = {command.program!r}; "
             f"from {module} import {function}; sys.exit({function}())"
@@ -285,6 +288,13 @@ def test_documented_command_runs_as_written(command, repo_copy):
     check(command, repo_copy)
 
 
+def test_the_readme_shows_the_snakemake_line_that_make_demo_runs(repo_copy):
+    """The Quick start prints the pipeline command of `make demo`: they must not drift."""
+    recipe = _run(["make", "-n", "demo"], repo_copy).stdout
+    line = next(s for s in recipe.splitlines() if s.startswith(".venv/bin/snakemake "))
+    assert line in {c.text for c in COMMANDS if c.file == "README.md"}
+
+
 def test_a_broken_readme_line_fails_naming_its_file_and_line(repo_copy, tmp_path):
     """Moving `all` behind `--configfile config/demo.yaml` (which takes several files) in
     a copy of the README is caught, with the README's line number."""
@@ -331,3 +341,28 @@ def test_make_demo_as_documented_builds_table2_and_every_figure(tmp_path):
         trials[model] = trials.get(model, 0) + int(n)
     assert trials == {"dnn": 500, "cnn": 500, "vit": 40}, table
     assert not (root / "results").exists(), "the demo wrote outside its run directory"
+
+
+def test_console_script_lines_run_with_help_and_their_options_must_exist(tmp_path):
+    """A `weightzoo ...` line runs the pyproject.toml entry point of the copy's package with
+    `--help`; an option that its help does not list fails."""
+    (tmp_path / "pyproject.toml").write_text('[project.scripts]\nweightzoo = "fakecli:main"\n')
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "fakecli.py").write_text(
+        "import argparse\n"
+        "def main():\n"
+        "    parser = argparse.ArgumentParser()\n"
+        "    info = parser.add_subparsers(dest='command').add_parser('info')\n"
+        "    info.add_argument('zoo')\n"
+        "    info.add_argument('--groups')\n"
+        "    parser.parse_args()\n"
+    )
+    (tmp_path / "README.md").write_text(
+        "| look | `weightzoo info ZOO.h5 --groups g.csv` |\n\n"
+        "```bash\nweightzoo info ZOO.h5 --format csv\n```\n"
+    )
+    good, bad = collect(tmp_path)
+    assert (good.where, bad.where) == ("README.md:1", "README.md:4")
+    check(good, tmp_path)
+    with pytest.raises(AssertionError, match=r"README\.md:4: .*\['--format'\]"):
+        check(bad, tmp_path)
