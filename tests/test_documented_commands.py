@@ -248,7 +248,9 @@ def check_with_help(command: Documented, root: Path) -> None:
     if proc.returncode != 0:
         _fail(command.where, command.text, "fails with `--help` appended", proc)
     options = {word.split("=")[0] for word in argv if word.startswith("--")}
-    unknown = sorted(o for o in options if o not in proc.stdout)
+    unknown = sorted(
+        o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", proc.stdout)
+    )
     if unknown:
         _fail(
             command.where, command.text, f"uses options its --help does not list: {unknown}", proc

@@ -230,6 +230,18 @@ def test_two_configs_keep_their_own_results(tmp_path):
     assert planned_jobs(root, "--configfile=" + str(first), target) == {}
 
 
+def test_jobs_import_the_checkouts_own_package_not_the_installed_one(tmp_path):
+    """A job in a run directory still runs the package of the Snakefile's repository."""
+    root = copy_repo(tmp_path)
+    init = root / "src" / "weightzoo" / "__init__.py"
+    init.write_text(
+        init.read_text() + "\nimport sys\nprint('weightzoo from', __file__, file=sys.stderr)\n"
+    )
+    config = write_config(root, {**TINY, "run_dir": "runs/x"})
+    proc = snakemake(root, "--configfile=" + str(config), "results/data/digits.npz")
+    assert f"weightzoo from {init.resolve()}" in proc.stderr
+
+
 def test_relative_data_dir_is_relative_to_the_repository_not_the_run(tmp_path):
     root = copy_repo(tmp_path)
     config = {
