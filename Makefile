@@ -1,5 +1,6 @@
 # Set-up and the two everyday commands:
-#   make demo   set up .venv, run the whole pipeline on the embedded demo config
+#   make demo   set up .venv, run the whole pipeline on the embedded demo config (into
+#               runs/demo/: config/demo.yaml run_dir)
 #   make test   set up .venv (+ test data/tools; as root also a local SLURM cluster),
 #               run the test suite (what .ci/run calls)
 # Everything is installed into .venv; system packages (Debian) only for tests.
@@ -25,8 +26,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml all
-	@echo "Demo done: results/tables/table2.md and results/figures/*.pdf"
+	$(BIN)/snakemake --cores $(CORES) --configfile=config/demo.yaml all
+	@echo "Demo done: runs/demo/results/tables/table2.md and runs/demo/results/figures/*.pdf"
 
 paper: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) all
@@ -79,5 +80,6 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakemake --lint
 
+# every run's outputs: the paper's results/ and the other configs' runs/ (config run_dir)
 clean:
-	rm -rf results .snakemake
+	rm -rf results .snakemake runs

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from weightzoo.config import ConfigError, load_config, plan_jobs, validate_config
+from weightzoo.config import (
+    ConfigError,
+    load_config,
+    plan_jobs,
+    resolve_path,
+    validate_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,6 +149,30 @@ def test_defaults_are_filled_in():
 def test_shipped_configs_are_valid(name):
     config = load_config(REPO / "config" / name)
     assert plan_jobs(config)
+
+
+def test_shipped_configs_keep_their_results_apart():
+    """Each shipped run has its own run directory; the paper's is where snakemake runs."""
+    run_dirs = {
+        name: load_config(REPO / "config" / f"{name}.yaml")["run_dir"]
+        for name in ("config", "demo", "fashion-mnist")
+    }
+    assert run_dirs == {"config": None, "demo": "runs/demo", "fashion-mnist": "runs/fashion-mnist"}
+
+
+def test_config_paths_are_relative_to_the_repository(tmp_path):
+    root = tmp_path.resolve()
+    assert resolve_path("runs/demo", root) == root / "runs" / "demo"
+    assert resolve_path("../data", root / "repo") == root / "data"
+    assert resolve_path("/srv/data", root) == Path("/srv/data")
+    assert resolve_path(None, root) is None
+
+
+def test_run_dir_must_be_a_path():
+    config = minimal()
+    config["run_dir"] = 3
+    with pytest.raises(ConfigError, match="run_dir"):
+        validate_config(config)
 
 
 def test_invalid_yaml_names_the_file(tmp_path):

@@ -195,14 +195,67 @@ def test_one_vit_figure_target_trains_only_the_vits(tmp_path):
     assert "table2" not in jobs
 
 
-def test_demo_config_builds_every_figure_and_table2(tmp_path):
-    """The embedded demo exactly as `make demo` runs it (a few minutes on 2 cores)."""
+# The demo config itself, exactly as `make demo` runs it: tests/test_documented_commands.py.
+
+
+def dnn_only(run_dir: str, trials: int) -> dict:
+    """A one-experiment DNN config with its own run directory (one epoch: fast)."""
+    dnn = {**TINY["experiments"]["dnn_digits"], "trials": trials}
+    return {
+        **TINY,
+        "run_dir": run_dir,
+        "training": {**TINY["training"], "epochs": 1},
+        "experiments": {"dnn_digits": dnn},
+    }
+
+
+def test_two_configs_keep_their_own_results(tmp_path):
+    """Two configs run one after the other in one checkout: each writes under its own
+    run_dir, neither touches the other's files, and the first is still up to date."""
     root = copy_repo(tmp_path)
-    snakemake(root, "--configfile=config/demo.yaml", "all", timeout=1500)
-    assert_all_figures_and_table2(root)
-    table = (root / "results" / "tables" / "table2.csv").read_text()
-    for experiment in ("dnn_digits", "cnn_digits", "vit_digits"):
-        assert experiment in table
+    first = write_config(root, dnn_only("runs/first", trials=4), "first.yaml")
+    second = write_config(root, dnn_only("runs/second", trials=6), "second.yaml")
+    target = "results/tables/table2.md"  # relative to each config's run directory
+    snakemake(root, "--configfile=" + str(first), target)
+    first_files = {p: p.stat().st_mtime_ns for p in (root / "runs" / "first").rglob("*.h5")}
+    snakemake(root, "--configfile=" + str(second), target)
+
+    assert not (root / "results").exists()
+    for name, trials in (("first", 4), ("second", 6)):
+        with h5py.File(root / "runs" / name / "results" / "zoo" / "dnn_digits.h5") as f:
+            n = sum(len(f[f"archs/{a}/trials/trial_id"]) for a in f["archs"])
+        assert n == trials, name
+        assert (root / "runs" / name / ".snakemake").is_dir()  # its own Snakemake state
+    assert {p: p.stat().st_mtime_ns for p in first_files} == first_files
+    assert planned_jobs(root, "--configfile=" + str(first), target) == {}
+
+
+def test_jobs_import_the_checkouts_own_package_not_the_installed_one(tmp_path):
+    """A job in a run directory still runs the package of the Snakefile's repository."""
+    root = copy_repo(tmp_path)
+    init = root / "src" / "weightzoo" / "__init__.py"
+    init.write_text(
+        init.read_text() + "\nimport sys\nprint('weightzoo from', __file__, file=sys.stderr)\n"
+    )
+    config = write_config(root, {**TINY, "run_dir": "runs/x"})
+    proc = snakemake(root, "--configfile=" + str(config), "results/data/digits.npz")
+    assert f"weightzoo from {init.resolve()}" in proc.stderr
+
+
+def test_relative_data_dir_is_relative_to_the_repository_not_the_run(tmp_path):
+    root = copy_repo(tmp_path)
+    config = {
+        **TINY,
+        "run_dir": "runs/x",
+        "data": {"data_dir": "no-data", "download": False},
+        "experiments": {"dnn_mnist": {**TINY["experiments"]["dnn_digits"], "dataset": "mnist"}},
+    }
+    path = write_config(root, config, "mnist-here.yaml")
+    proc = snakemake(root, "--configfile=" + str(path), "results/data/mnist.npz", check=False)
+    assert proc.returncode != 0
+    log = (root / "runs" / "x" / "results" / "logs" / "prepare_data" / "mnist.log").read_text()
+    assert str(root.resolve() / "no-data") in log
+    assert "runs/x/no-data" not in log
 
 
 def test_unknown_config_key_fails_before_any_job(tmp_path):

@@ -24,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 DEFAULTS: dict = {
+    "run_dir": None,  # None: the directory snakemake runs in (README, "Runs")
     "seed": 0,
     "data": {"data_dir": "data", "download": True, "verify_checksums": True},
     # the paper's Table 1; init_std is not given in the paper (see README)
@@ -169,6 +170,14 @@ def _check_experiment(name: str, exp: Mapping) -> None:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"experiments.{name}.architectures: {duplicated} listed twice")
+
+
+def resolve_path(path: str | Path | None, root: str | Path) -> Path | None:
+    """A config path (``run_dir``, ``data.data_dir``) as an absolute path: relative ones are
+    relative to ``root``, the repository, never to the run directory a job runs in."""
+    if path is None:
+        return None
+    return Path(root, path).resolve()
 
 
 def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict:

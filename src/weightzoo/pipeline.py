@@ -11,6 +11,7 @@ import torch
 
 from . import data as datasets
 from . import memory
+from .config import resolve_path
 from .device import apply_device_settings, device_memory_budget, max_array_bytes, resolve_device
 from .models import ModelFamily, family_for_device
 from .trainer import TensorData, TrainSettings, train_trials, trial_seed
@@ -19,11 +20,13 @@ from .zoo import merge_job_files, write_job_file
 log = logging.getLogger(__name__)
 
 
-def prepare_data(dataset: str, out_path, data_config: Mapping) -> None:
+def prepare_data(dataset: str, out_path, data_config: Mapping, root=".") -> None:
+    """``root``: what a relative ``data_dir`` is relative to (the repository; the job itself
+    runs in the config's run directory)."""
     datasets.prepare_dataset(
         dataset,
         out_path,
-        data_dir=data_config.get("data_dir"),
+        data_dir=resolve_path(data_config.get("data_dir"), root),
         download=data_config.get("download", True),
         verify_checksums=data_config.get("verify_checksums", True),
         log=log.info,

@@ -14,6 +14,7 @@ from weightzoo.config import (  # noqa: E402
     experiment_settings,
     gpus_per_training_job,
     plan_jobs,
+    resolve_path,
     validate_config,
 )
 from weightzoo.figures.registry import figures_for  # noqa: E402
@@ -24,6 +25,8 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
+# relative to the repository, like every path in a config
+RUN_DIR = resolve_path(CONFIG["run_dir"], workflow.basedir)
 JOBS = {(j.experiment, j.arch_name, j.chunk): j for j in plan_jobs(CONFIG)}
 EXPERIMENTS = CONFIG["experiments"]
 DATASETS = sorted({e["dataset"] for e in EXPERIMENTS.values()})

@@ -3,10 +3,12 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the repo's package
+# the repository; scriptdir is ".../workflow/rules/../scripts": resolve it first
+REPO = Path(snakemake.scriptdir).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # the repo's package
 
 from weightzoo.pipeline import prepare_data
 from weightzoo.runlog import job_log
 
 with job_log(snakemake.log[0]):
-    prepare_data(snakemake.wildcards.dataset, snakemake.output[0], snakemake.params.data)
+    prepare_data(snakemake.wildcards.dataset, snakemake.output[0], snakemake.params.data, REPO)
