@@ -25,7 +25,7 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 pytestmark = pytest.mark.slow
 
 TINY = {
-    "training": {"epochs": 2, "init_std": 0.1, "device": "cpu"},
+    "training": {"epochs": 2, "init_std": 0.1, "device": "cpu", "checkpoint_epochs": [1]},
     "execution": {"trials_per_job": 2, "threads": 1, "mem_mb": 1000, "runtime": 5},
     "figures": {"n_quantiles": 8},
     "experiments": {
@@ -129,6 +129,9 @@ def test_all_builds_table_figures_and_zoo(built):
         assert f"| {model} | high |" in table
     with h5py.File(root / "results" / "zoo" / "dnn_digits.h5") as f:
         assert f["archs/h6-6/trials/trial_id"][()].tolist() == [0, 1, 2, 3]
+        # chunks merged: checkpoints and dynamics of all 4 trials
+        assert f["archs/h6-6/weights/epoch_1/fc1.weight"].shape == (4, 6, 64)
+        assert f["archs/h6-6/dynamics/fc3.weight/rwc"].shape == (4, 2)
     log = root / "results" / "logs" / "train" / "dnn_digits" / "h6-6" / "t00000-00002.log"
     assert "training 2 trials" in log.read_text()
     bench = root / "results" / "benchmarks" / "train" / "dnn_digits" / "h6-6" / "t00000-00002.tsv"
@@ -152,9 +155,10 @@ def test_editing_one_figure_module_redraws_only_its_figures(built):
     ]
 
 
-def test_editing_trainer_code_retrains(built):
+@pytest.mark.parametrize("module", ["trainer.py", "dynamics.py"])
+def test_editing_trainer_code_retrains(built, module):
     root, config = built
-    with edited(root / "src" / "weightzoo" / "trainer.py"):
+    with edited(root / "src" / "weightzoo" / module):
         jobs = planned_jobs(root, "--configfile=" + str(config))
     assert len(jobs["train"]) == 4 + 2 + 1  # DNN chunks, CNN chunks, ViT chunk
 
