@@ -4,7 +4,9 @@ Every model and strategy in float32 alone vs inside ensembles of 1, 5 and 6 (lar
 difference reported and bounded), two runs bit-equal (CUDA's deterministic mode), float64
 vs the plain ``nn.Module`` reference (CUDA), grouped vs loop conv (the MPS concern),
 initial weights equal to the CPU's, NaN isolation, and the peak memory of the largest
-paper job against weightzoo.memory's estimate."""
+paper job against weightzoo.memory's estimate. The layer dynamics (weightzoo.dynamics) are
+checked beside the weights: reported alone vs ensemble, bit-equal on reruns, NaN only for
+the poisoned trial."""
 
 from __future__ import annotations
 
@@ -56,19 +58,29 @@ def max_diff(a: dict, i: int, b: dict, j: int) -> float:
     return max(float(np.abs(a[n][i] - b[n][j]).max()) for n in a)
 
 
+def max_rel_diff_dynamics(a: dict, i: int, b: dict, j: int) -> float:
+    """Largest relative difference of any layer dynamics value (weightzoo.dynamics)."""
+    return max(
+        float((np.abs(a[n][s][i] - b[n][s][j]) / np.abs(b[n][s][j])).max()) for n in a for s in a[n]
+    )
+
+
 @pytest.mark.parametrize(("model", "arch", "strategy"), MODELS)
 def test_alone_vs_ensembles_of_1_5_6(model, arch, strategy, gpu, digits_on, report):
     data, fam, k = digits_on(gpu), family(model, strategy), 3
     alone = train_trials(fam, arch, [seeds(6)[k]], data, SETTINGS, progress_file=None)
-    worst = 0.0
+    worst = worst_dynamics = 0.0
     for n in (1, 5, 6):
         members = seeds(6)[:n] if n > k else [seeds(6)[k]]
         pos = members.index(seeds(6)[k])
         together = train_trials(fam, arch, members, data, SETTINGS, progress_file=None)
         worst = max(worst, max_diff(together.final, pos, alone.final, 0))
+        dynamics = max_rel_diff_dynamics(together.dynamics, pos, alone.dynamics, 0)
+        worst_dynamics = max(worst_dynamics, dynamics)
     report(
         f"{gpu.type} {model} {fam.arch_name(arch)} {strategy or ''}: "
-        f"alone vs ensemble of 1/5/6, max |diff| {worst:.3g}"
+        f"alone vs ensemble of 1/5/6, max |diff| {worst:.3g}, "
+        f"layer dynamics max relative diff {worst_dynamics:.3g} (reported, not bounded)"
     )
     assert worst <= ENSEMBLE_TOLERANCE
 
@@ -84,6 +96,9 @@ def test_two_runs_are_bit_equal(model, arch, strategy, gpu, digits_on, report):
         assert np.array_equal(a.final[name], b.final[name]), name
     for name in a.metrics:
         assert np.array_equal(a.metrics[name], b.metrics[name], equal_nan=True), name
+    for name, stats in a.dynamics.items():
+        for stat, values in stats.items():
+            assert np.array_equal(values, b.dynamics[name][stat]), (name, stat)
 
 
 @pytest.mark.parametrize(("model", "arch", "strategy"), MODELS)
@@ -139,6 +154,10 @@ def test_a_nan_trial_leaves_the_others_alone(gpu, digits_on):
             assert diff == 0.0, k
         else:
             assert diff <= ENSEMBLE_TOLERANCE, k
+    for name, stats in poisoned.dynamics.items():
+        for stat, values in stats.items():  # [T, E]
+            assert np.isnan(values[1]).all(), (name, stat)
+            assert np.isfinite(values[[0, 2, 3]]).all(), (name, stat)
 
 
 @pytest.mark.parametrize(
