@@ -352,3 +352,43 @@ def test_the_command_exports_a_checkpoint(zoo_with_checkpoints, tmp_path, capsys
     assert "no checkpoint after epoch(s) [7]" in capsys.readouterr().err
     assert main([*argv, "--weights", "best"]) == 2
     assert "use final, initial or epoch_K" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- summaries
+def synthetic_zoo(rwc_by_layer: dict[str, np.ndarray]) -> zoo_io.Zoo:
+    """A DNN zoo of one architecture whose dynamics are the given ``[T, E]`` arrays."""
+    t, e = next(iter(rwc_by_layer.values())).shape
+    trials = {
+        "trial_id": np.arange(t),
+        "seed": np.arange(t),
+        "diverged": np.zeros(t, dtype=bool),
+        "diverged_epoch": np.full(t, -1, dtype=np.int32),
+    }
+    dynamics = {p: {s: v.astype(np.float32) for s in STATS} for p, v in rwc_by_layer.items()}
+    arch = zoo_io.ArchTrials("h4-4", {"widths": [4, 4]}, trials, {}, {}, {}, dynamics=dynamics)
+    return zoo_io.Zoo("dnn_digits", "dnn", "digits", [arch])
+
+
+def test_group_bands_are_the_median_and_quartiles_of_each_group():
+    from weightzoo.analysis.dynamics import dynamics_long, group_bands, nonfinite_trials
+
+    # 5 trials, 2 epochs; trials 0-3 high with values 1..4 (x epoch), trial 4 low, NaN epoch 2
+    base = np.array([[1, 2], [2, 4], [3, 6], [4, 8], [10, np.nan]], dtype=float)
+    zoo = synthetic_zoo({p: base * (i + 1) for i, p in enumerate(LAYERS)})
+    groups = {"h4-4": np.array(["high"] * 4 + ["low"])}
+    long = dynamics_long(zoo, groups)
+    assert len(long) == 5 * 3 * 2 and nonfinite_trials(long) == 1
+    bands = group_bands(long).set_index(["layer", "group", "epoch"])
+    high = bands.loc[("FC1", "high", 1)]
+    assert (high["n"], high["median"], high["q25"], high["q75"]) == (4, 2.5, 1.75, 3.25)
+    assert bands.loc[("FC3", "high", 2), "median"] == 3 * 5.0  # layer 3 = base x 3
+    assert bands.loc[("FC1", "low", 1), "n"] == 1 and ("FC1", "low", 2) not in bands.index
+    assert list(dict.fromkeys(group_bands(long)["layer"])) == ["FC1", "FC2", "FC3"]
+
+
+def test_a_zoo_without_dynamics_is_named():
+    from weightzoo.analysis.dynamics import dynamics_long
+
+    zoo = zoo_io.read_zoo(FIXTURE_V1, weights=())
+    with pytest.raises(ValueError, match="dnn_digits/h4-4: the zoo holds no layer dynamics"):
+        dynamics_long(zoo, {"h4-4": np.array(["high", "low"])})
