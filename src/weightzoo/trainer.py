@@ -10,6 +10,10 @@ bit-identity on the CPU; weightzoo.device states what holds on CUDA and MPS).
 
 Adam over stacked ``[T, ...]`` tensors is the same as one Adam per trial: it is
 element-wise and all trials share the step count.
+
+After every epoch :meth:`EnsembleTrainer.run` records the layer dynamics
+(weightzoo.dynamics, per trial as well) and keeps the weights of the epochs listed in
+``checkpoint_epochs``.
 """
 
 from __future__ import annotations
