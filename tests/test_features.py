@@ -93,6 +93,7 @@ def test_travel_of_a_doubled_matrix_is_one():
     w0 = np.random.default_rng(3).standard_normal((4, 3))
     assert features_of(2 * w0, initial=w0)["travel"] == pytest.approx(1.0)
     assert features_of(w0, initial=w0)["travel"] == 0.0
+    assert np.isnan(features_of(w0, initial=np.full_like(w0, np.inf))["travel"])
 
 
 def test_constant_weights_give_nan_not_errors():

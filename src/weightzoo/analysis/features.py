@@ -169,6 +169,18 @@ def excess_kurtosis(flat: np.ndarray, mean: np.ndarray) -> np.ndarray:
         return m4 / m2**2 - 3.0
 
 
+def _travel(flat: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """``[t]``: ‖W − W₀‖_F / ‖W₀‖_F per trial (``flat`` = W as ``[t, n]`` float64); NaN
+    where W₀ is not finite."""
+    moved = initial.reshape(len(initial), -1).astype(np.float64)  # [t, n], W0 for now
+    start_norm = np.linalg.norm(moved, axis=1)
+    np.subtract(flat, moved, out=moved)  # in place: one float64 copy, not three
+    with np.errstate(invalid="ignore", divide="ignore"):
+        travel = np.linalg.norm(moved, axis=1) / start_norm
+    travel[~finite_trials(initial)] = np.nan
+    return travel
+
+
 def chunk_features(
     w: np.ndarray,
     bias: np.ndarray | None,
@@ -195,14 +207,7 @@ def chunk_features(
         out.update({c: np.full(t, np.nan) for c in BIAS_COLUMNS})
     out.update(_strengths(w, bias, layer))
     out.update(_matrix_norms(w))
-    out["travel"] = np.full(t, np.nan)
-    if initial is not None:
-        ok = finite_trials(initial)
-        start = initial[ok].reshape(ok.sum(), -1).astype(np.float64)  # [t', n]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["travel"][ok] = np.linalg.norm(flat[ok] - start, axis=1) / np.linalg.norm(
-                start, axis=1
-            )
+    out["travel"] = np.full(t, np.nan) if initial is None else _travel(flat, initial)
     return {c: np.asarray(out[c], dtype=np.float64) for c in FEATURE_COLUMNS}
 
 

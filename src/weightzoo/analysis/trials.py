@@ -1,8 +1,8 @@
 """Zoos paired with their accuracy groups, and per-trial arrays computed from their weights.
 
 For what the features table (:mod:`.features`) does not hold: Fig. 1's metric curves,
-Figs 5-7's pooled weight samples and Figs 11-13's t-SNE descriptors. Everything here
-computes; :mod:`weightzoo.figures` draws.
+Figs 5-7's pooled weight samples and their KDEs, Figs 11-13's t-SNE descriptors and
+embeddings. Everything here computes; :mod:`weightzoo.figures` draws.
 
 A trial whose weights (of the layers asked for) are not all finite is left out of what
 these functions return, and counted (``n_skipped``) so that a figure can say so.
