@@ -50,6 +50,26 @@ def figure_experiments(wildcards):
     return list(EXPERIMENTS) if model is None else experiments_of(model)
 
 
+def figure_sources(wildcards):
+    """The features tables or the zoos the figure draws from (registry: ``reads``)."""
+    figure = FIGURES[wildcards.figure]
+    pattern = FIGURE_SOURCES[figure.reads]
+    return expand(pattern, e=figure_experiments(wildcards))
+
+
+def figure_groups(wildcards):
+    """Groups files, for figures that draw from zoos (a features table holds the groups)."""
+    if FIGURES[wildcards.figure].reads == "features":
+        return []
+    return expand("results/groups/{e}.csv", e=figure_experiments(wildcards))
+
+
+def figure_code(wildcards):
+    figure = FIGURES[wildcards.figure]
+    own = ["figures/common.py", f"figures/{figure.module}.py", *figure.analysis]
+    return package_code(*own, *(["zoo.py"] if figure.reads == "zoo" else []))
+
+
 def train_job(wildcards):
     return JOBS[(wildcards.experiment, wildcards.arch, wildcards.chunk)]
 

@@ -3,26 +3,6 @@
 # only. Figs 2-4 and 8-10 draw from the features tables, the others from the zoos.
 
 
-def figure_sources(wildcards):
-    """The features tables or the zoos the figure draws from (registry: ``reads``)."""
-    figure = FIGURES[wildcards.figure]
-    pattern = FIGURE_SOURCES[figure.reads]
-    return expand(pattern, e=figure_experiments(wildcards))
-
-
-def figure_groups(wildcards):
-    """Groups files, for figures that draw from zoos (a features table holds the groups)."""
-    if FIGURES[wildcards.figure].reads == "features":
-        return []
-    return expand("results/groups/{e}.csv", e=figure_experiments(wildcards))
-
-
-def figure_code(wildcards):
-    figure = FIGURES[wildcards.figure]
-    own = ["figures/common.py", f"figures/{figure.module}.py", *figure.analysis]
-    return package_code(*own, *(["zoo.py"] if figure.reads == "zoo" else []))
-
-
 rule figure:
     input:
         sources=figure_sources,
