@@ -191,3 +191,19 @@ def test_reading_a_table_without_the_agreed_columns_fails(tmp_path):
     pd.DataFrame({"w_std": [1.0]}).to_parquet(tmp_path / "x.parquet")
     with pytest.raises(ValueError, match="not a features table"):
         F.read_features(tmp_path / "x.parquet")
+
+
+def test_layer_values_pairs_layers_per_trial_and_counts_left_out_trials():
+    zoo, groups = make_zoo(nan_trials=(1,))
+    zoo.archs.append(make_arch((5,), ACCS, 3))  # one hidden layer: FC1, FC2 only
+    groups = assign_groups(zoo.trials_table(), BANDS)
+    df = F.zoo_features(zoo, groups)
+    assert F.layer_labels(df) == ["FC1", "FC2", "FC3"]
+    assert F.trial_counts(df) == {"non": 4, "low": 2, "mid": 3, "high": 6, "between": 3}
+    values, n_skipped = F.layer_values(df, "strength_mean", ["FC2", "FC3"])
+    assert n_skipped == 1  # the NaN trial; the h5 trials have no FC3 and are not counted
+    assert len(values) == 11 and list(values.columns[-3:]) == ["FC2", "FC3", "group"]
+    row = df[(df["arch"] == "h6-5") & (df["trial_id"] == 0) & (df["state"] == "final")]
+    first = values[(values["arch_index"] == 1) & (values["trial_id"] == 0)].iloc[0]
+    assert first["FC3"] == row.loc[row["layer"] == "FC3", "strength_mean"].item()
+    assert first["group"] == row["group"].iat[0]
