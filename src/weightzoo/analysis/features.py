@@ -299,9 +299,8 @@ def _arch_rows(zoo, a, trials, states, read, chunk_elements) -> list[pd.DataFram
     for index, layer in enumerate(get_family(zoo.model).layers(a.arch)):
         shape = read(a, states[0], layer.param, slice(0, 1)).shape[1:]
         for state in states:
+            # travel: NaN on initial rows (layer_state_features reads W0 for final ones)
             feats, nonfinite = layer_state_features(a, layer, state, read, chunk_elements)
-            if state != "final":
-                feats["travel"][:] = np.nan  # travel is defined on final weights only
             block = trials.assign(
                 layer=layer.label,
                 layer_index=index,
