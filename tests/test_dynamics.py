@@ -392,3 +392,28 @@ def test_a_zoo_without_dynamics_is_named():
     zoo = zoo_io.read_zoo(FIXTURE_V1, weights=())
     with pytest.raises(ValueError, match="dnn_digits/h4-4: the zoo holds no layer dynamics"):
         dynamics_long(zoo, {"h4-4": np.array(["high", "low"])})
+
+
+def test_features_are_computed_for_every_stored_epoch(zoo_with_checkpoints):
+    from weightzoo.analysis.features import features_from_file
+    from weightzoo.groups import assign_groups
+
+    path, _, _ = zoo_with_checkpoints
+    zoo = zoo_io.read_zoo(path, weights=("initial", "epoch_*"))
+    bands = {"low": [0, 50], "mid": [50, 90], "high": [90, 100]}
+    df = features_from_file(path, assign_groups(zoo.trials_table(), bands))
+    assert list(dict.fromkeys(df["state"])) == ["final", "initial", "epoch_1", "epoch_2"]
+    assert len(df) == 4 * 3 * 4  # trials x layers x states
+    arch = zoo.archs[0]
+    rows = df[(df["layer"] == "FC2") & (df["state"] == "epoch_2")].sort_values("trial_id")
+    w2 = arch.checkpoints[2]["fc2.weight"].reshape(4, -1).astype(np.float64)
+    w0 = arch.initial["fc2.weight"].reshape(4, -1).astype(np.float64)
+    np.testing.assert_allclose(rows["w_std"], w2.std(axis=1), rtol=1e-12)
+    travel = np.linalg.norm(w2 - w0, axis=1) / np.linalg.norm(w0, axis=1)
+    np.testing.assert_allclose(rows["travel"], travel, rtol=1e-12)
+    rwc = arch.dynamics["fc2.weight"]["rwc"].astype(np.float64)  # [T, E]
+    np.testing.assert_array_equal(rows["rwc"], rwc[:, 1])
+    np.testing.assert_allclose(rows["rwc_mean"], rwc[:, :2].mean(axis=1), rtol=1e-12)
+    final = df[(df["layer"] == "FC2") & (df["state"] == "final")].sort_values("trial_id")
+    np.testing.assert_allclose(final["rwc_mean"], rwc.mean(axis=1), rtol=1e-12)
+    assert df.loc[df["state"] == "initial", ["rwc", "rwc_mean", "travel"]].isna().all().all()

@@ -178,6 +178,8 @@ def test_only_the_states_asked_for():
     df = F.zoo_features(zoo, groups, states=("final",))
     assert set(df["state"]) == {"final"} and df["travel"].notna().sum() == 33  # 11 finite trials
     with pytest.raises(ValueError, match="states must be among"):
+        F.zoo_features(zoo, groups, states=("epoch_x",))
+    with pytest.raises(ValueError, match="no epoch_3 weights 'fc1.weight'.*checkpoint_epochs"):
         F.zoo_features(zoo, groups, states=("epoch_3",))
 
 

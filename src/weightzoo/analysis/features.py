@@ -4,10 +4,13 @@ Every analysis (claims, accuracy predictor, Figs 2-4 and 8-10) reads this table 
 the raw weights. Columns, formulas and references: ``docs/features.md``.
 
 * identity: :data:`IDENTITY_COLUMNS` (experiment, architecture, trial, its group and
-  accuracies in percent, the layer and the state ``final`` / ``initial``);
+  accuracies in percent, the layer and the state ``final`` / ``initial`` / ``epoch_<k>``,
+  one per checkpoint the zoo stores, training.checkpoint_epochs);
 * features: :data:`FEATURE_COLUMNS` (floats; NaN where undefined). A trial whose weights
   or bias of a layer and state are not all finite keeps its row, with ``nonfinite`` True
-  and every feature NaN.
+  and every feature NaN;
+* layer dynamics: :data:`DYNAMICS_COLUMNS` (the relative weight change recorded during
+  training, weightzoo.dynamics), not weight statistics: kept out of FEATURE_COLUMNS.
 
 Features are computed on the stacked ``[T, ...]`` arrays of an architecture, a chunk of
 trials at a time (:data:`CHUNK_ELEMENTS` weights per chunk), so memory stays bounded
@@ -28,9 +31,9 @@ import torch
 from ..groups import group_counts
 from ..io import atomic_output
 from ..models import LayerInfo, get_family
-from ..zoo import ArchTrials, Zoo, read_zoo
+from ..zoo import ArchTrials, Zoo, checkpoint_epoch, checkpoint_name, read_zoo, stored_checkpoints
 
-STATES = ("final", "initial")
+STATES = ("final", "initial")  # every zoo has them; checkpoints add "epoch_<k>"
 QUANTILES = (0, 25, 50, 75, 100)
 NEAR_ZERO = 0.1  # w_frac_near_zero counts |w| < NEAR_ZERO * w_std
 CHUNK_ELEMENTS = 1 << 23  # weights per chunk (x 8 bytes per float64 temporary)
@@ -59,6 +62,10 @@ FEATURE_COLUMNS = (
     "travel",
     "strength_median",  # added after the agreed interface (Fig. 8's ``reduce="median"``)
 )
+# rwc: relative weight change of the epoch that ended in this state (epoch k; the last
+# epoch for final); rwc_mean: its mean over epochs 1..k. NaN for initial rows and zoos
+# without dynamics (HDF5 schema 1). docs/dynamics.md.
+DYNAMICS_COLUMNS = ("rwc", "rwc_mean")
 ACCURACY_COLUMNS = ("final_train_acc", "final_test_acc", "max_train_acc", "max_test_acc")
 IDENTITY_COLUMNS = (
     "experiment",
@@ -81,7 +88,7 @@ IDENTITY_COLUMNS = (
     "state",
     "nonfinite",
 )
-COLUMNS = (*IDENTITY_COLUMNS, *FEATURE_COLUMNS)
+COLUMNS = (*IDENTITY_COLUMNS, *FEATURE_COLUMNS, *DYNAMICS_COLUMNS)
 
 # A reader of one chunk of stacked weights: (arch, state, param, trials) -> [t, ...] or None
 ChunkReader = Callable[[ArchTrials, str, str, slice], "np.ndarray | None"]
@@ -231,6 +238,21 @@ def trial_chunks(n_trials: int, per_trial: int, chunk_elements: int | None = Non
     return [slice(i, min(i + step, n_trials)) for i in range(0, n_trials, step)]
 
 
+def _first_trial(a: ArchTrials, layer: LayerInfo, state: str, read: ChunkReader) -> np.ndarray:
+    """The first trial's weights ``[1, ...]`` of ``layer`` in ``state``, or a clear error."""
+    first = read(a, state, layer.param, slice(0, 1))
+    if first is None:
+        how = (
+            "list the epoch in training.checkpoint_epochs and retrain"
+            if checkpoint_epoch(state) is not None
+            else "rebuild the zoo with this weightzoo version"
+        )
+        raise ValueError(
+            f"architecture {a.arch_name}: no {state} weights {layer.param!r} in the zoo; {how}"
+        )
+    return first
+
+
 def layer_state_features(
     a: ArchTrials,
     layer: LayerInfo,
@@ -240,18 +262,13 @@ def layer_state_features(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Features ``{column: [T]}`` and the ``nonfinite`` flags ``[T]`` of one layer in one
     state, for all trials of ``a``, computed chunk by chunk."""
-    first = read(a, state, layer.param, slice(0, 1))
-    if first is None:
-        raise ValueError(
-            f"architecture {a.arch_name}: no {state} weights {layer.param!r} in the zoo; "
-            "rebuild the zoo with this weightzoo version"
-        )
+    first = _first_trial(a, layer, state, read)
     per_trial = int(np.prod(first.shape[1:], dtype=np.int64))
     parts, flags = [], []
     for chunk in trial_chunks(a.n_trials, per_trial, chunk_elements):
         w = read(a, state, layer.param, chunk)
         bias = read(a, state, bias_param(layer.param), chunk)
-        initial = read(a, "initial", layer.param, chunk) if state == "final" else None
+        initial = read(a, "initial", layer.param, chunk) if state != "initial" else None
         feats, nonfinite = _masked_chunk_features(w, bias, layer, initial)
         parts.append(feats)
         flags.append(nonfinite)
@@ -294,13 +311,31 @@ def n_nodes(shape: Sequence[int], layer: LayerInfo) -> int:
     return int(np.prod(kept, dtype=np.int64))
 
 
+def state_epoch(state: str, epochs: int) -> int:
+    """Epochs trained at ``state``: 0 (initial), k (epoch_k), all (final)."""
+    if state == "initial":
+        return 0
+    return epochs if state == "final" else checkpoint_epoch(state)
+
+
+def dynamics_features(a: ArchTrials, param: str, state: str) -> dict[str, np.ndarray]:
+    """:data:`DYNAMICS_COLUMNS` ``{column: [T]}`` of one layer in one state."""
+    rwc = a.dynamics.get(param, {}).get("rwc")  # [T, E]
+    k = 0 if rwc is None else state_epoch(state, rwc.shape[1])
+    if k == 0:
+        return {c: np.full(a.n_trials, np.nan) for c in DYNAMICS_COLUMNS}
+    done = rwc[:, :k].astype(np.float64)  # [T, k]
+    return {"rwc": done[:, -1], "rwc_mean": done.mean(axis=1)}
+
+
 def _arch_rows(zoo, a, trials, states, read, chunk_elements) -> list[pd.DataFrame]:
     blocks = []
     for index, layer in enumerate(get_family(zoo.model).layers(a.arch)):
-        shape = read(a, states[0], layer.param, slice(0, 1)).shape[1:]
+        shape = _first_trial(a, layer, states[0], read).shape[1:]
         for state in states:
-            # travel: NaN on initial rows (layer_state_features reads W0 for final ones)
+            # travel: NaN on initial rows (layer_state_features reads W0 for the others)
             feats, nonfinite = layer_state_features(a, layer, state, read, chunk_elements)
+            feats.update(dynamics_features(a, layer.param, state))
             block = trials.assign(
                 layer=layer.label,
                 layer_index=index,
@@ -314,11 +349,16 @@ def _arch_rows(zoo, a, trials, states, read, chunk_elements) -> list[pd.DataFram
     return blocks
 
 
+def default_states(checkpoint_epochs) -> tuple[str, ...]:
+    """final, initial, then epoch_<k> for each stored checkpoint, ascending."""
+    return (*STATES, *(checkpoint_name(k) for k in sorted(checkpoint_epochs)))
+
+
 def _features(zoo: Zoo, groups, states, read: ChunkReader, chunk_elements) -> pd.DataFrame:
     states = tuple(states)
-    unknown = sorted(set(states) - set(STATES))
+    unknown = sorted(s for s in states if s not in STATES and checkpoint_epoch(s) is None)
     if unknown or not states:
-        raise ValueError(f"states must be among {STATES}, got {list(states)}")
+        raise ValueError(f"states must be among {STATES} or epoch_<k>, got {list(states)}")
     identity = _trial_identity(zoo, groups)
     blocks = []
     for a in zoo.archs:
@@ -333,31 +373,41 @@ def _features(zoo: Zoo, groups, states, read: ChunkReader, chunk_elements) -> pd
 
 
 def _read_memory(a: ArchTrials, state: str, param: str, trials: slice):
-    arr = (a.final if state == "final" else a.initial).get(param)
+    try:
+        arr = a.weights(state).get(param)
+    except KeyError:  # a checkpoint not loaded
+        return None
     return None if arr is None else arr[trials]
 
 
 def zoo_features(
-    zoo: Zoo, groups: pd.DataFrame, states=STATES, chunk_elements: int | None = None
+    zoo: Zoo, groups: pd.DataFrame, states=None, chunk_elements: int | None = None
 ) -> pd.DataFrame:
     """The features table of an in-memory zoo (see the module docstring).
 
     ``groups``: the experiment's groups file (:func:`weightzoo.groups.read_groups_csv`;
-    rows of other experiments are ignored); ``states``: ``final`` and/or ``initial``;
+    rows of other experiments are ignored); ``states``: among ``final``, ``initial`` and
+    ``epoch_<k>`` (default: final, initial and every checkpoint loaded in the zoo);
     ``chunk_elements``: weights per chunk (default :data:`CHUNK_ELEMENTS`)."""
+    if states is None:
+        states = default_states(zoo.archs[0].checkpoint_epochs if zoo.archs else ())
     return _features(zoo, groups, states, _read_memory, chunk_elements)
 
 
 def features_from_file(
     zoo_path: str | os.PathLike,
     groups: pd.DataFrame,
-    states=STATES,
+    states=None,
     chunk_elements: int | None = None,
 ) -> pd.DataFrame:
     """:func:`zoo_features` of a zoo file, reading one chunk of trials at a time from the
-    HDF5 file: memory stays near one chunk's worth however large the zoo."""
-    zoo = read_zoo(zoo_path, weights=())  # trials and metrics only
+    HDF5 file: memory stays near one chunk's worth however large the zoo. ``states``
+    default: final, initial and every checkpoint the file stores."""
+    zoo = read_zoo(zoo_path, weights=())  # trials, metrics and dynamics only
     with h5py.File(zoo_path, "r") as f:
+        if states is None:
+            first = next(iter(f["archs"].values()), None)
+            states = default_states(() if first is None else stored_checkpoints(first))
 
         def read(a: ArchTrials, state: str, param: str, trials: slice):
             data = f.get(f"archs/{a.arch_name}/weights/{state}/{param}")
