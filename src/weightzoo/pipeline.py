@@ -210,12 +210,31 @@ def figure_kwargs(make, options: Mapping) -> dict:
 
 
 def draw_figure(
-    module: str, zoo_paths, group_paths, out_pdf, out_png, options: Mapping, number: int
+    module: str, sources, group_paths, out_pdf, out_png, options: Mapping, number: int
 ) -> None:
-    """Draw the paper's figure ``number`` with ``module`` (one module draws e.g. Figs 2-4)."""
+    """Draw the paper's figure ``number`` with ``module`` (one module draws e.g. Figs 2-4)
+    from ``sources``: zoo files (with ``group_paths``) or features tables, as the module
+    reads (:mod:`weightzoo.figures.registry`)."""
     import importlib
 
     make = importlib.import_module(f"weightzoo.figures.{module}").make
     kwargs = {**figure_kwargs(make, options), "number": number}
-    log.info("drawing %s from %d experiments with %s", module, len(list(zoo_paths)), kwargs)
-    make(list(zoo_paths), list(group_paths), str(out_pdf), str(out_png), **kwargs)
+    log.info("drawing %s from %d experiments with %s", module, len(list(sources)), kwargs)
+    make(list(sources), list(group_paths), str(out_pdf), str(out_png), **kwargs)
+
+
+def features(zoo_path, groups_path, out_path) -> None:
+    """The features table of one experiment (``results/features/<experiment>.parquet``)."""
+    from .analysis.features import features_from_file, write_features
+    from .groups import read_groups_csv
+
+    df = features_from_file(zoo_path, read_groups_csv(groups_path))
+    write_features(df, out_path)
+    log.info(
+        "%s: %d rows (%d trials x layers x states), %d non-finite rows; wrote %s",
+        df["experiment"].iat[0] if len(df) else zoo_path,
+        len(df),
+        df["trial"].nunique(),
+        int(df["nonfinite"].sum()),
+        out_path,
+    )

@@ -34,6 +34,8 @@ MODELS = sorted({e["model"] for e in EXPERIMENTS.values()})
 FIGURES = figures_for(MODELS)  # {figure name: Figure(module, model)}
 
 TABLE2 = ["results/tables/table2.csv", "results/tables/table2.md"]
+FEATURE_FILES = [f"results/features/{e}.parquet" for e in EXPERIMENTS]
+FIGURE_SOURCES = {"zoo": "results/zoo/{e}.h5", "features": "results/features/{e}.parquet"}
 FIGURE_FILES = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("pdf", "png")]
 
 
@@ -49,6 +51,26 @@ def experiments_of(model):
 def figure_experiments(wildcards):
     model = FIGURES[wildcards.figure].model
     return list(EXPERIMENTS) if model is None else experiments_of(model)
+
+
+def figure_sources(wildcards):
+    """The features tables or the zoos the figure draws from (registry: ``reads``)."""
+    figure = FIGURES[wildcards.figure]
+    pattern = FIGURE_SOURCES[figure.reads]
+    return expand(pattern, e=figure_experiments(wildcards))
+
+
+def figure_groups(wildcards):
+    """Groups files, for figures that draw from zoos (a features table holds the groups)."""
+    if FIGURES[wildcards.figure].reads == "features":
+        return []
+    return expand("results/groups/{e}.csv", e=figure_experiments(wildcards))
+
+
+def figure_code(wildcards):
+    figure = FIGURES[wildcards.figure]
+    own = ["figures/common.py", f"figures/{figure.module}.py", *figure.analysis]
+    return package_code(*own, *(["zoo.py"] if figure.reads == "zoo" else []))
 
 
 def train_job(wildcards):

@@ -12,7 +12,7 @@ from weightzoo.runlog import job_log
 with job_log(snakemake.log[0]):
     draw_figure(
         snakemake.params.module,
-        snakemake.input.zoos,
+        snakemake.input.sources,
         snakemake.input.groups,
         snakemake.output.pdf,
         snakemake.output.png,
