@@ -1,0 +1,1 @@
+"""Code that computes: features of weights, statistics of the paper's claims, predictors."""
