@@ -33,6 +33,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/predict.smk"
 
 
 # cheap rules run on the submit host, never as cluster jobs (prepare_data too: compute
@@ -42,6 +43,7 @@ localrules:
     prepare_data,
     assign_groups,
     table2,
+    predict_table,
 
 
 rule all:

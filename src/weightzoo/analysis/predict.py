@@ -102,6 +102,7 @@ OOF_COLUMNS = (
     "arch",
     "trial_id",
     "group",
+    "group_rule",
     "features",
     "regressor",
     "validation",
@@ -169,7 +170,13 @@ def trial_table(features: pd.DataFrame) -> pd.DataFrame:
             f"features table lacks columns {missing}; build it with "
             "weightzoo.analysis.features.zoo_features (see docs/features.md)"
         )
-    return features.groupby("trial_id", sort=True)[list(TRIAL_COLUMNS)].first()
+    trials = features.groupby("trial_id", sort=True)[list(TRIAL_COLUMNS)].first()
+    rules = (
+        features.groupby("trial_id", sort=True)["group_rule"].first()
+        if ("group_rule" in features)
+        else "bands"
+    )  # groups made before issue 9 §4 were all bands
+    return trials.assign(group_rule=rules)
 
 
 def weight_matrix(features: pd.DataFrame, state: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -351,6 +358,7 @@ def _predict(features: pd.DataFrame, settings: PredictSettings):
                             "arch": d.arch,
                             "trial_id": d.trials.index.to_numpy(),
                             "group": d.trials["group"].to_numpy(dtype=str),
+                            "group_rule": d.trials["group_rule"].to_numpy(dtype=str),
                             "features": feature_set,
                             "regressor": name,
                             "validation": validation,
@@ -383,8 +391,13 @@ def write_predictions(
 
 
 def read_results(path: str | os.PathLike) -> pd.DataFrame:
-    df = pd.read_csv(path, keep_default_na=False, na_values={c: ["", "nan", "NaN"] for c in (
-        "r2", "kendall_tau", "kendall_p", "tau_within_arch")})
+    df = pd.read_csv(
+        path,
+        keep_default_na=False,
+        na_values={
+            c: ["", "nan", "NaN"] for c in ("r2", "kendall_tau", "kendall_p", "tau_within_arch")
+        },
+    )
     missing = [c for c in RESULT_COLUMNS if c not in df]
     if missing:
         raise ValueError(f"{path}: not a predictor results file, columns {missing} missing")

@@ -32,7 +32,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..groups import ALL_GROUPS, BETWEEN, GROUPS, group_counts, read_groups_csv
+from ..groups import (
+    ALL_GROUPS,
+    BETWEEN,
+    GROUPS,
+    describe_group_rules,
+    group_counts,
+    read_groups_csv,
+)
 from ..io import atomic_output
 from ..models import LayerInfo, get_family
 from ..zoo import WEIGHT_SETS, Zoo, read_zoo
@@ -118,6 +125,9 @@ def _pair_groups(zoo: Zoo, groups: pd.DataFrame, source: str) -> dict[str, np.nd
     return paired
 
 
+_LOADED_GROUP_RULES: dict[str, str] = {}  # experiment -> group rule, of load_experiments
+
+
 def load_experiments(
     zoo_paths: Sequence[str], group_paths: Sequence[str], weights: Sequence[str] = WEIGHT_SETS
 ) -> list[Experiment]:
@@ -130,6 +140,9 @@ def load_experiments(
     groups = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     source = ", ".join(str(p) for p in group_paths) or "(no groups files)"
     experiments = []
+    _LOADED_GROUP_RULES.clear()  # what set_titles states: the rules of these groups files
+    if len(groups):
+        _LOADED_GROUP_RULES.update(groups.groupby("experiment", sort=False)["group_rule"].first())
     for path in zoo_paths:
         zoo = read_zoo(path, weights)
         mine = groups[groups["experiment"] == zoo.experiment] if len(groups) else groups
@@ -301,8 +314,14 @@ def new_figure(nrows: int, ncols: int, panel_size: tuple[float, float] = (3.6, 3
     return fig, axes
 
 
-def set_titles(fig: Figure, title: str, caption: str) -> None:
-    """Suptitle naming the figure like the paper, and a wrapped caption below the panels."""
+def set_titles(
+    fig: Figure, title: str, caption: str, group_rules: dict[str, str] | None = None
+) -> None:
+    """Suptitle naming the figure like the paper, and a wrapped caption below the panels
+    that ends with the rule that made the groups (``group_rules``, experiment -> rule;
+    default: those of the groups files :func:`load_experiments` read last)."""
+    rules = _LOADED_GROUP_RULES if group_rules is None else group_rules
+    caption = f"{caption} {describe_group_rules(rules)}".strip()
     fig.suptitle(title, fontsize=12)
     width_chars = max(60, int(fig.get_figwidth() * 15))
     fig.supxlabel(textwrap.fill(caption, width_chars), fontsize=8)

@@ -1,0 +1,12 @@
+"""Rule predict: one experiment's accuracy predicted from its weight features."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the repo's package
+
+from weightzoo.pipeline import predict
+from weightzoo.runlog import job_log
+
+with job_log(snakemake.log[0]):
+    predict(snakemake.input.features, snakemake.output.results, snakemake.output.oof)

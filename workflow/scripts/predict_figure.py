@@ -1,0 +1,14 @@
+"""Rule predict_figure: predicted vs true accuracy of one experiment (PDF + PNG)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the repo's package
+
+from weightzoo.pipeline import predict_figure
+from weightzoo.runlog import job_log
+
+with job_log(snakemake.log[0]):
+    predict_figure(
+        snakemake.input.results, snakemake.input.oof, snakemake.output.pdf, snakemake.output.png
+    )
