@@ -231,3 +231,41 @@ def test_files_round_trip_and_markdown(determined, tmp_path):
     md = (tmp_path / "predict.md").read_text()
     assert "| dnn_digits | final_weights | 180 (0) |" in md
     assert md.count("| dnn_digits |") == 3
+
+
+def test_pipeline_steps_write_scores_table_and_figure(tmp_path):
+    """The rules' functions: features parquet -> scores + out-of-fold CSVs -> markdown
+    table and predicted-vs-true figure (PDF + PNG)."""
+    from weightzoo.pipeline import predict, predict_figure, predict_table
+
+    rng = np.random.default_rng(7)
+    arch = three_archs(15)
+    acc = rng.uniform(20, 98, len(arch))
+    final = rng.normal(size=(len(arch), len(LAYERS), len(FEATURES)))
+    final[:, 0, 1] = acc / 10
+    table = long_table(acc, arch, final)
+    table["group_rule"] = "relative"
+    table.to_parquet(tmp_path / "e.parquet")
+    predict(tmp_path / "e.parquet", tmp_path / "out" / "e.csv", tmp_path / "out" / "e.oof.csv")
+    assert set(read_oof(tmp_path / "out" / "e.oof.csv")["group_rule"]) == {"relative"}
+    predict_table([tmp_path / "out" / "e.csv"], tmp_path / "out" / "predict.md")
+    predict_figure(
+        tmp_path / "out" / "e.csv",
+        tmp_path / "out" / "e.oof.csv",
+        tmp_path / "out" / "e.pdf",
+        tmp_path / "out" / "e.png",
+    )
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["e.csv", "e.oof.csv", "e.pdf", "e.png", "predict.md"]
+    assert (tmp_path / "out" / "e.png").stat().st_size > 10_000
+
+
+def test_figure_of_a_skipped_experiment_says_why(tmp_path):
+    from weightzoo.figures.predict import make
+
+    arch = ["dnn_4-4"] * 3
+    final = np.random.default_rng(8).normal(size=(3, len(LAYERS), len(FEATURES)))
+    results, oof = predict_experiment(long_table([50.0, 60.0, 70.0], arch, final))
+    write_predictions(results, oof, tmp_path / "e.csv", tmp_path / "e.oof.csv")
+    make(tmp_path / "e.csv", tmp_path / "e.oof.csv", tmp_path / "e.pdf", tmp_path / "e.png")
+    assert (tmp_path / "e.pdf").exists() and (tmp_path / "e.png").exists()

@@ -32,6 +32,10 @@ FEATURE_TITLES = {
 VALIDATION_TITLES = {"cv5": "5-fold CV", "loao": "leave one architecture out"}
 
 
+def _num(value: float) -> str:
+    return f"{value:.2f}" if np.isfinite(value) else "–"  # undefined (e.g. no ranking)
+
+
 def _panel(ax: Axes, points: pd.DataFrame, row: pd.Series | None, title: str) -> None:
     ax.set_title(title, fontsize=9)
     if row is None or row["status"] != "ok" or points.empty:
@@ -46,8 +50,8 @@ def _panel(ax: Axes, points: pd.DataFrame, row: pd.Series | None, title: str) ->
     ax.text(
         0.03,
         0.97,
-        f"R² = {row['r2']:.2f}\nτ = {row['kendall_tau']:.2f}\n"
-        f"τ within arch = {row['tau_within_arch']:.2f}\nn = {int(row['n_used'])}",
+        f"R² = {_num(row['r2'])}\nτ = {_num(row['kendall_tau'])}\n"
+        f"τ within arch = {_num(row['tau_within_arch'])}\nn = {int(row['n_used'])}",
         transform=ax.transAxes,
         ha="left",
         va="top",
