@@ -32,6 +32,7 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/features.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/predict.smk"
 
@@ -49,5 +50,6 @@ localrules:
 rule all:
     input:
         TABLE2,
+        FEATURE_FILES,
         FIGURE_FILES,
     default_target: True

@@ -37,6 +37,8 @@ def long_table(acc, arch, final, initial=None, layers=LAYERS, experiment="dnn_di
     if initial is None:
         initial = rng.normal(size=(t, len(layers), len(FEATURES)))
     arch_names = list(dict.fromkeys(arch))
+    # trial ids count within an architecture, as in a zoo: (arch, trial_id) is the key
+    trial_ids = [int((arch[:i] == arch[i]).sum()) for i in range(t)]
     rows = []
     for state, values in (("final", final), ("initial", initial)):
         for i in range(t):
@@ -51,8 +53,10 @@ def long_table(acc, arch, final, initial=None, layers=LAYERS, experiment="dnn_di
                         "dataset": "digits",
                         "arch": arch[i],
                         "arch_index": arch_names.index(arch[i]),
-                        "trial_id": i,
+                        "trial_id": trial_ids[i],
+                        "trial": i,
                         "seed": 1000 + i,
+                        "diverged": False,
                         "group": "high" if acc[i] >= 90 else "low",
                         "grouped_by": "test",
                         "group_rule": "bands",
@@ -62,6 +66,7 @@ def long_table(acc, arch, final, initial=None, layers=LAYERS, experiment="dnn_di
                         "max_test_acc": acc[i],
                         "layer": layer,
                         "layer_index": li,
+                        "n_nodes": 10 * arch_names.index(arch[i]) + li,  # identity, not a feature
                         "state": state,
                         "nonfinite": bool(~np.isfinite(values[i, li]).all()),
                         **feats,
@@ -163,7 +168,9 @@ def test_non_finite_rows_and_missing_accuracy_are_dropped_and_counted():
     assert row["status"] == "ok" and row["r2"] > 0.5
     assert result(results, "architecture")["n_dropped"] == 1  # only the missing accuracy
     used = oof[(oof["features"] == "final_weights") & (oof["validation"] == "cv5")]
-    assert not set(used["trial_id"]) & {0, 5, 7, 9}
+    used_keys = set(zip(used["arch"], used["trial_id"], strict=True))
+    assert not used_keys & {("dnn_4-4", 0), ("dnn_4-4", 5), ("dnn_4-4", 7), ("dnn_4-4", 9)}
+    assert len(used_keys) == 56
     # travel is NaN on every initial row: that column is left out, no trial dropped for it
     d = design(long_table(acc, arch, final), "initial_weights")
     assert not any(c.endswith(":travel") for c in d.x.columns)
@@ -180,7 +187,9 @@ def test_a_layer_missing_from_an_architecture_is_not_a_reason_to_drop():
     table = table[~((table["arch"] == "dnn_4-4") & (table["layer"] == "FC3"))]
     d = design(table, "final_weights")
     assert d.n_dropped == 0 and len(d.y) == 60
-    assert d.x.loc[arch == "dnn_4-4", "FC3:w_std"].isna().all()
+    assert d.x.loc["dnn_4-4", "FC3:w_std"].isna().all()
+    assert d.x.loc["dnn_8-8", "FC3:w_std"].notna().all()
+    assert not any("n_nodes" in c for c in d.x.columns)
     results, _ = predict_experiment(table)
     assert set(results["status"]) == {"ok"}
 

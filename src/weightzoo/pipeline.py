@@ -192,3 +192,20 @@ def predict_figure(results_path, oof_path, out_pdf, out_png) -> None:
     from .figures import predict as fig
 
     fig.make(results_path, oof_path, str(out_pdf), str(out_png))
+
+
+def features(zoo_path, groups_path, out_path) -> None:
+    """The features table of one experiment (``results/features/<experiment>.parquet``)."""
+    from .analysis.features import features_from_file, write_features
+    from .groups import read_groups_csv
+
+    df = features_from_file(zoo_path, read_groups_csv(groups_path))
+    write_features(df, out_path)
+    log.info(
+        "%s: %d rows (%d trials x layers x states), %d non-finite rows; wrote %s",
+        df["experiment"].iat[0] if len(df) else zoo_path,
+        len(df),
+        df["trial"].nunique(),
+        int(df["nonfinite"].sum()),
+        out_path,
+    )

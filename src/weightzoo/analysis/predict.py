@@ -49,34 +49,15 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..io import atomic_output
+from .features import FEATURE_COLUMNS
 
 TARGET = "final_test_acc"
 FEATURE_SETS = ("final_weights", "architecture", "initial_weights")
 REGRESSORS = ("hgb", "ridge")
 VALIDATIONS = ("cv5", "loao")
 N_FOLDS = 5
-# columns of the features table that describe the trial or the row, never a feature
-IDENTITY_COLUMNS = (
-    "experiment",
-    "model",
-    "dataset",
-    "arch",
-    "arch_index",
-    "trial_id",
-    "seed",
-    "group",
-    "grouped_by",
-    "group_rule",
-    "final_train_acc",
-    "final_test_acc",
-    "max_train_acc",
-    "max_test_acc",
-    "layer",
-    "layer_index",
-    "state",
-    "nonfinite",
-)
-TRIAL_COLUMNS = ("experiment", "model", "dataset", "arch", "arch_index", "group", TARGET)
+TRIAL_KEY = ["arch", "trial_id"]  # trial ids count within an architecture
+TRIAL_COLUMNS = ("experiment", "model", "dataset", "arch_index", "group", TARGET)
 RESULT_COLUMNS = (
     "experiment",
     "model",
@@ -154,29 +135,26 @@ def regressor(name: str, settings: PredictSettings):
 
 
 def feature_columns(features: pd.DataFrame) -> list[str]:
-    """The numeric columns of a features table that are features (not identity)."""
-    return [
-        c
-        for c in features.columns
-        if c not in IDENTITY_COLUMNS and pd.api.types.is_numeric_dtype(features[c])
-    ]
+    """The feature columns (:data:`weightzoo.analysis.features.FEATURE_COLUMNS`) present in
+    ``features``; identity columns (layer sizes included) are never features."""
+    return [c for c in FEATURE_COLUMNS if c in features]
 
 
 def trial_table(features: pd.DataFrame) -> pd.DataFrame:
-    """One row per trial (index ``trial_id``): its identity, group and accuracy."""
-    missing = [c for c in (*TRIAL_COLUMNS, "trial_id", "state", "layer") if c not in features]
+    """One row per trial (index ``(arch, trial_id)``, column ``arch`` too): its identity,
+    group and accuracy."""
+    missing = [c for c in (*TRIAL_COLUMNS, *TRIAL_KEY, "state", "layer") if c not in features]
     if missing:
         raise ValueError(
             f"features table lacks columns {missing}; build it with "
             "weightzoo.analysis.features.zoo_features (see docs/features.md)"
         )
-    trials = features.groupby("trial_id", sort=True)[list(TRIAL_COLUMNS)].first()
-    rules = (
-        features.groupby("trial_id", sort=True)["group_rule"].first()
-        if ("group_rule" in features)
-        else "bands"
-    )  # groups made before issue 9 §4 were all bands
-    return trials.assign(group_rule=rules)
+    by_trial = features.groupby(TRIAL_KEY, sort=False)
+    trials = by_trial[list(TRIAL_COLUMNS)].first()
+    # groups made before issue 9 §4 were all bands
+    rules = by_trial["group_rule"].first() if "group_rule" in features else "bands"
+    trials = trials.assign(group_rule=rules, arch=trials.index.get_level_values("arch"))
+    return trials.sort_values(["arch_index", "trial_id"], kind="stable")
 
 
 def weight_matrix(features: pd.DataFrame, state: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -184,15 +162,15 @@ def weight_matrix(features: pd.DataFrame, state: str) -> tuple[pd.DataFrame, pd.
     any of its rows is flagged non-finite. Layers in ``layer_index`` order."""
     rows = features[features["state"] == state]
     if "layer_index" in rows:
-        rows = rows.sort_values(["layer_index", "trial_id"], kind="stable")
+        rows = rows.sort_values("layer_index", kind="stable")
     layers = list(dict.fromkeys(rows["layer"]))
     feats = feature_columns(rows)
-    wide = rows.pivot(index="trial_id", columns="layer", values=feats)  # columns (feat, layer)
+    wide = rows.pivot(index=TRIAL_KEY, columns="layer", values=feats)  # columns (feat, layer)
     order = [(feat, layer) for layer in layers for feat in feats]
     wide = wide.reindex(columns=pd.MultiIndex.from_tuples(order))
     wide.columns = [f"{layer}:{feat}" for feat, layer in order]
     flagged = (
-        rows.groupby("trial_id")["nonfinite"].any()
+        rows.groupby(TRIAL_KEY)["nonfinite"].any()
         if "nonfinite" in rows
         else pd.Series(False, index=wide.index)
     )
@@ -201,7 +179,7 @@ def weight_matrix(features: pd.DataFrame, state: str) -> tuple[pd.DataFrame, pd.
 
 def architecture_matrix(trials: pd.DataFrame) -> pd.DataFrame:
     """One-hot architecture per trial."""
-    return pd.get_dummies(trials["arch"], prefix="arch", dtype=float)
+    return pd.get_dummies(trials["arch"], prefix="arch", dtype=float).set_axis(trials.index)
 
 
 @dataclass
@@ -211,7 +189,7 @@ class Design:
     x: pd.DataFrame  # [trial, feature] of the usable trials
     y: np.ndarray  # [trial] final test accuracy, percent
     arch: np.ndarray  # [trial] architecture names
-    trials: pd.DataFrame  # identity of the usable trials (index trial_id)
+    trials: pd.DataFrame  # identity of the usable trials (index (arch, trial_id))
     n_dropped: int  # trials dropped for non-finite weights, features or accuracy
 
 
@@ -226,7 +204,7 @@ def design(features: pd.DataFrame, feature_set: str) -> Design:
         x = x.reindex(trials.index)  # a trial without rows of this state has only NaN
         x = x.loc[:, x.notna().any(axis=0)]  # features nobody has
         # NaN where the trial's architecture has values elsewhere = this trial's fault
-        arch_has = x.notna().groupby(trials["arch"]).transform("any")
+        arch_has = x.notna().groupby(level="arch").transform("any")
         trial_nan = (x.isna() & arch_has).any(axis=1)
         all_nan = x.isna().all(axis=1)
         drop |= (flagged.reindex(trials.index, fill_value=True) | trial_nan | all_nan).to_numpy()
@@ -356,7 +334,7 @@ def _predict(features: pd.DataFrame, settings: PredictSettings):
                         {
                             "experiment": identity["experiment"],
                             "arch": d.arch,
-                            "trial_id": d.trials.index.to_numpy(),
+                            "trial_id": d.trials.index.get_level_values("trial_id"),
                             "group": d.trials["group"].to_numpy(dtype=str),
                             "group_rule": d.trials["group_rule"].to_numpy(dtype=str),
                             "features": feature_set,
