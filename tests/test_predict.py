@@ -278,3 +278,28 @@ def test_figure_of_a_skipped_experiment_says_why(tmp_path):
     write_predictions(results, oof, tmp_path / "e.csv", tmp_path / "e.oof.csv")
     make(tmp_path / "e.csv", tmp_path / "e.oof.csv", tmp_path / "e.pdf", tmp_path / "e.png")
     assert (tmp_path / "e.pdf").exists() and (tmp_path / "e.png").exists()
+
+
+@pytest.mark.slow
+def test_workflow_plans_the_predict_stage(tmp_path):
+    """Dry run on the tiny workflow config: the predictor table and figures need the
+    features of every experiment, and nothing is planned twice."""
+    from test_workflow import TINY, copy_repo, planned_jobs, write_config
+
+    root = copy_repo(tmp_path)
+    config = write_config(root, {**TINY, "groups": {"method": "relative"}})
+    jobs = planned_jobs(
+        root,
+        "results/predict/predict.md",
+        "results/predict/dnn_digits.pdf",
+        "--configfile=" + str(config),
+    )
+    assert sorted(jobs["predict"]) == [
+        f"results/predict/{e}.csv, results/predict/{e}.oof.csv"
+        for e in ("cnn_digits", "dnn_digits", "vit_digits")
+    ]
+    assert len(jobs["features"]) == 3
+    assert jobs["predict_table"] == ["results/predict/predict.md"]
+    assert jobs["predict_figure"] == [
+        "results/predict/dnn_digits.pdf, results/predict/dnn_digits.png"
+    ]
