@@ -294,3 +294,25 @@ def test_figure_captions_state_the_group_rule():
     set_titles(fig, "Fig. 2", "One dot per trial.", group_rules={"dnn_digits": "relative"})
     caption = fig._supxlabel.get_text().replace("\n", " ")
     assert caption.startswith("One dot per trial. Groups: relative = bands as fractions")
+
+
+def test_figure_jobs_name_the_rules_of_their_inputs(tmp_path):
+    """draw_figure hands the rules of its features tables and groups files to set_titles."""
+    from weightzoo.figures import common
+    from weightzoo.pipeline import group_rules_of
+
+    write_groups_csv(assign_groups(trials([0.3, 0.9], experiment="a"), BANDS), tmp_path / "a.csv")
+    pd.DataFrame({"experiment": ["b", "b"], "group_rule": ["relative"] * 2}).to_parquet(
+        tmp_path / "b.parquet"
+    )
+    rules = group_rules_of([tmp_path / "x.h5", tmp_path / "b.parquet"], [tmp_path / "a.csv"])
+    assert rules == {"b": "relative", "a": "bands"}
+    common.state_group_rules(rules)
+    try:
+        from matplotlib.figure import Figure
+
+        fig = Figure()
+        common.set_titles(fig, "Fig. 5", "Caption.")
+        assert "Groups (b: relative, a: bands)" in fig._supxlabel.get_text().replace("\n", " ")
+    finally:
+        common.state_group_rules({})

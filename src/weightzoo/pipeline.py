@@ -152,16 +152,40 @@ def figure_kwargs(make, options: Mapping) -> dict:
     }
 
 
+def group_rules_of(sources, group_paths) -> dict[str, str]:
+    """Experiment -> the rule that made its groups (``bands`` / ``relative``), from the
+    features tables among ``sources`` and from the groups files."""
+    import pandas as pd
+
+    from .groups import read_groups_csv
+
+    tables = [
+        pd.read_parquet(p, columns=["experiment", "group_rule"])
+        for p in sources
+        if str(p).endswith(".parquet")
+    ]
+    tables += [read_groups_csv(p)[["experiment", "group_rule"]] for p in group_paths]
+    if not tables:
+        return {}
+    rules = pd.concat(tables, ignore_index=True).drop_duplicates()
+    return rules.groupby("experiment", sort=False)["group_rule"].agg(",".join).to_dict()
+
+
 def draw_figure(
-    module: str, zoo_paths, group_paths, out_pdf, out_png, options: Mapping, number: int
+    module: str, sources, group_paths, out_pdf, out_png, options: Mapping, number: int
 ) -> None:
-    """Draw the paper's figure ``number`` with ``module`` (one module draws e.g. Figs 2-4)."""
+    """Draw the paper's figure ``number`` with ``module`` (one module draws e.g. Figs 2-4)
+    from ``sources``: zoo files (with ``group_paths``) or features tables, as the module
+    reads (:mod:`weightzoo.figures.registry`)."""
     import importlib
+
+    from .figures.common import state_group_rules
 
     make = importlib.import_module(f"weightzoo.figures.{module}").make
     kwargs = {**figure_kwargs(make, options), "number": number}
-    log.info("drawing %s from %d experiments with %s", module, len(list(zoo_paths)), kwargs)
-    make(list(zoo_paths), list(group_paths), str(out_pdf), str(out_png), **kwargs)
+    state_group_rules(group_rules_of(sources, group_paths))  # every caption names them
+    log.info("drawing %s from %d experiments with %s", module, len(list(sources)), kwargs)
+    make(list(sources), list(group_paths), str(out_pdf), str(out_png), **kwargs)
 
 
 def predict(features_path, results_path, oof_path) -> None:

@@ -3,7 +3,8 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # the repo's package
+# scriptdir reads ".../workflow/rules/../scripts": resolve it before going up to the repo
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from weightzoo.pipeline import table2
 from weightzoo.runlog import job_log
