@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from weightzoo.device import apply_device_settings, resolve_device
 from weightzoo.models import ModelFamily, get_family
 from weightzoo.reference import reference_model
 from weightzoo.trainer import (
@@ -51,7 +52,6 @@ from weightzoo.trainer import (
     batch_slices,
     data_generators,
     epoch_orders,
-    resolve_device,
     trial_seed,
 )
 
@@ -526,7 +526,11 @@ OPTIONS: dict[str, dict] = {
         "default": None,
         "help": "timed rounds, medians reported (default {repeats})",
     },
-    "--device": {"choices": ["auto", "cpu", "cuda"], "default": "auto"},
+    "--device": {
+        "choices": ["auto", "cpu", "cuda", "mps"],
+        "default": "auto",
+        "help": "auto = CUDA, then Apple MPS, then the CPU (float32 everywhere)",
+    },
     "--threads": {"type": int, "default": None, "help": "torch.set_num_threads"},
     "--data": {
         "choices": ["auto", "fashion-mnist", "synthetic"],
@@ -648,10 +652,14 @@ def build_methods(args, device: torch.device) -> tuple[list[Method], str]:
 
 
 def setup_device(args: argparse.Namespace) -> torch.device:
-    """Apply ``--threads`` and resolve ``--device``."""
+    """Apply ``--threads``, resolve ``--device`` and set what a training job sets there
+    (CUDA: deterministic mode, full-precision float32; ``weightzoo.device``), so the rows
+    time what jobs run. Everything is float32: nothing here needs float64 (none on MPS)."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    return resolve_device(args.device)
+    device = resolve_device(args.device)
+    apply_device_settings(device)
+    return device
 
 
 def print_report(

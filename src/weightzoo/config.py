@@ -15,8 +15,10 @@ import jsonschema
 import yaml
 
 from .data import IMAGE_SHAPES, NUM_CLASSES
-from .models import get_family
-from .trainer import TrainSettings, resolve_device, trial_seed
+from .device import DeviceError, device_memory_budget, max_array_bytes, resolve_device
+from .memory import JobTooLarge, check_fits, step_memory
+from .models import family_for_device, get_family
+from .trainer import TrainSettings, trial_seed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -34,6 +36,7 @@ DEFAULTS: dict = {
         "dtype": "float32",
         "device": "auto",
         "eval_chunk_mb": 64,
+        "allow_tf32": False,
     },
     "execution": {
         "trials_per_job": 100,
@@ -41,6 +44,7 @@ DEFAULTS: dict = {
         "gpu": "auto",
         "mem_mb": 4000,
         "runtime": 120,
+        "device_memory_mb": "auto",
     },
     # groups.relative has no default here: group_settings() fills it, so a config's own
     # relative bands replace the defaults as a whole instead of merging with them
@@ -91,7 +95,43 @@ def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> d
     full = _merge(DEFAULTS, config)
     for name, exp in full["experiments"].items():
         _check_experiment(name, exp, group_settings(full, name))
+        _check_device(full, name)
     return full
+
+
+def _check_device(config: Mapping, experiment: str) -> None:
+    """The experiment's dtype runs on its device here, and one trial of each of its
+    architectures fits an explicit execution.device_memory_mb and MPS's per-array limit.
+    ``auto`` budgets are checked by the job itself (still before training): asking the
+    GPU its size here would hold a CUDA context in the Snakemake process all run long."""
+    settings = experiment_settings(config, experiment)
+    try:
+        device = resolve_device(settings.device, settings.dtype)
+    except DeviceError as e:
+        raise ConfigError(f"experiments.{experiment}: {e}") from None
+    setting = config["execution"]["device_memory_mb"]
+    budget = None if setting == "auto" else device_memory_budget(device, setting)
+    array_limit = max_array_bytes(device)
+    if budget is None and array_limit is None:
+        return  # the CPU without an explicit budget: nothing to size (and nothing to pay)
+    exp = config["experiments"][experiment]
+    try:
+        family = family_for_device(exp["model"], settings.strategy, device)
+    except ValueError as e:
+        raise ConfigError(f"experiments.{experiment}: {e}") from None
+    for arch in exp["architectures"]:
+        memory = step_memory(
+            family,
+            arch,
+            IMAGE_SHAPES[exp["dataset"]],
+            NUM_CLASSES,
+            settings.batch_size,
+            settings.torch_dtype,
+        )
+        try:
+            check_fits(experiment, family.arch_name(arch), memory, budget, array_limit)
+        except JobTooLarge as e:
+            raise ConfigError(str(e)) from None
 
 
 def _check_experiment(name: str, exp: Mapping, groups: Mapping) -> None:

@@ -413,12 +413,14 @@ def get_family(name: str, **options) -> ModelFamily:
 def family_for_device(name: str, strategy: str, device: torch.device) -> ModelFamily:
     """The family ``name`` running the way ``strategy`` says on ``device``.
 
-    ``"auto"`` picks the fastest measured default: for the CNN the per-trial loop on the
-    CPU (bit-identical, 1.7-1.9x the grouped conv there), the grouped conv elsewhere (one
-    kernel launch for all trials instead of ``T``; not measured on a GPU yet)."""
+    ``"auto"`` for the CNN: the per-trial loop on the CPU (bit-identical, 1.7-1.9x the
+    grouped conv there) and on Apple MPS (grouped float32 convs with one input channel per
+    group have had reported silent wrong results there; tests/gpu compares the two), the
+    grouped conv on CUDA (one kernel launch for all trials instead of ``T``; not measured
+    on a GPU yet)."""
     if name == "cnn":
         if strategy == "auto":
-            strategy = "loop" if torch.device(device).type == "cpu" else "grouped"
+            strategy = "loop" if torch.device(device).type in ("cpu", "mps") else "grouped"
         return get_family("cnn", strategy=strategy)
     if strategy != "auto":
         raise ValueError(

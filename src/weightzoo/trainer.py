@@ -6,7 +6,7 @@ other draws the order of the training data in every epoch. Nothing else is rando
 every tensor op works per trial (``baddbmm`` over the trial axis, per-trial loss means,
 element-wise Adam), so a trial's result does not depend on which other trials share its
 job: ``trials_per_job`` is an execution knob only (``tests/test_trainer.py`` checks the
-bit-identity).
+bit-identity on the CPU; weightzoo.device states what holds on CUDA and MPS).
 
 Adam over stacked ``[T, ...]`` tensors is the same as one Adam per trial: it is
 element-wise and all trials share the step count.
@@ -27,6 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from .device import accumulator_dtype
+from .device import resolve_device as resolve_device  # re-exported (was defined here)
+from .memory import sub_ensembles
 from .models import ModelFamily, Params
 from .zoo import ArchTrials
 
@@ -51,6 +54,8 @@ class TrainSettings:
     strategy: str = "auto"
     # memory budget of one evaluation chunk [T, chunk, features]; does not change results
     eval_chunk_mb: int = 64
+    # CUDA only: let float32 matmuls and convs use TF32 (faster, ~1e-3 relative error)
+    allow_tf32: bool = False
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -188,17 +193,6 @@ def batch_slices(n: int, batch_size: int) -> list[slice]:
     return [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 _MALLOC_TUNED = False
 
 
@@ -228,9 +222,27 @@ def keep_freed_memory_mapped() -> bool:
     return _MALLOC_TUNED
 
 
+_FUSED_ADAM: dict[tuple[str, torch.dtype], bool] = {}
+
+
+def fused_adam_works(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether a fused Adam step runs on ``device`` in ``dtype``: tried on one element,
+    because ``torch.optim.Adam(fused=True)`` only checks the device at its first ``step()``."""
+    key = (torch.device(device).type, dtype)
+    if key not in _FUSED_ADAM:
+        probe = torch.zeros(1, device=device, dtype=dtype, requires_grad=True)
+        probe.grad = torch.zeros_like(probe)
+        try:
+            torch.optim.Adam([probe], lr=1e-3, fused=True).step()
+            _FUSED_ADAM[key] = True
+        except (RuntimeError, ValueError, NotImplementedError):
+            _FUSED_ADAM[key] = False
+    return _FUSED_ADAM[key]
+
+
 def make_adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam:
-    """Adam over the stacked tensors: fused (one kernel) on accelerators, ``foreach`` on the
-    CPU.
+    """Adam over the stacked tensors: fused (one kernel) on accelerators where a probe step
+    works, ``foreach`` on the CPU and elsewhere.
 
     The CPU's fused kernel runs whole SIMD vectors and then a scalar loop over the tail of
     each tensor, and the two round differently. How many of a trial's elements fall in the
@@ -238,12 +250,13 @@ def make_adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam:
     trial's weights depend on its ensemble (seen on the CNN's 54-element kernels). The
     ``foreach`` kernels compute every element the same way."""
     device = params[0].device
-    if device.type != "cpu":
-        try:
-            return torch.optim.Adam(params, lr=lr, fused=True)
-        except (RuntimeError, ValueError):
-            pass
+    if device.type != "cpu" and fused_adam_works(device, params[0].dtype):
+        return torch.optim.Adam(params, lr=lr, fused=True)
     return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+def adam_kind(optimizer: torch.optim.Adam) -> str:
+    return "fused" if optimizer.defaults.get("fused") else "foreach"
 
 
 # --------------------------------------------------------------------------- trainer
@@ -251,7 +264,9 @@ class EnsembleTrainer:
     """Trains ``len(seeds)`` trials of one architecture together.
 
     Use :meth:`run` for the whole schedule; the pieces (:meth:`train_epoch`,
-    :meth:`evaluate`) are public for tests and benchmarks.
+    :meth:`evaluate`) are public for tests and benchmarks (and run on the ``meta`` device).
+    ``eval_chunk`` caps the test samples of one evaluation chunk (weightzoo.memory sizes it
+    by the activations; ``settings.eval_chunk_mb`` bounds the input only).
     """
 
     def __init__(
@@ -261,10 +276,14 @@ class EnsembleTrainer:
         seeds: Sequence[int],
         data: TensorData,
         settings: TrainSettings,
+        eval_chunk: int | None = None,
     ):
         self.family, self.arch, self.data, self.settings = family, dict(arch), data, settings
         self.seeds = [int(s) for s in seeds]
         self.device = data.x_train.device
+        self.eval_chunk = eval_chunk
+        # MPS has no float64: the sums of loss and accuracy are float32 there
+        self.acc_dtype = accumulator_dtype(self.device)
         if self.device.type == "cpu":
             keep_freed_memory_mapped()
         init = init_params(family, arch, data.input_shape, data.num_classes, self.seeds, settings)
@@ -306,7 +325,7 @@ class EnsembleTrainer:
         accumulated over the mini-batches as training sees them (Keras-style)."""
         n = self.data.x_train.shape[0]
         order = epoch_orders(self.data_generators, n).to(self.device)  # [T, N]
-        loss_sum = torch.zeros(self.n_trials, dtype=torch.float64, device=self.device)
+        loss_sum = torch.zeros(self.n_trials, dtype=self.acc_dtype, device=self.device)
         correct = torch.zeros(self.n_trials, dtype=torch.int64, device=self.device)
         for sl in batch_slices(n, self.settings.batch_size):
             idx = order[:, sl]  # [T, b]
@@ -319,11 +338,11 @@ class EnsembleTrainer:
             loss.sum().backward()
             self.optimizer.step()
             with torch.no_grad():
-                loss_sum += loss.detach().to(torch.float64) * (sl.stop - sl.start)
+                loss_sum += loss.detach().to(self.acc_dtype) * (sl.stop - sl.start)
                 correct += (logits.argmax(-1) == yb).sum(1)
             if progress is not None:
                 progress.update(1)
-        return loss_sum / n, correct.to(torch.float64) / n
+        return loss_sum / n, correct.to(self.acc_dtype) / n
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -332,15 +351,17 @@ class EnsembleTrainer:
         features = max(1, x[0].numel())
         itemsize = x.element_size()
         chunk = max(1, (self.settings.eval_chunk_mb << 20) // (t * features * itemsize))
-        loss_sum = torch.zeros(t, dtype=torch.float64, device=self.device)
+        if self.eval_chunk is not None:
+            chunk = min(chunk, self.eval_chunk)
+        loss_sum = torch.zeros(t, dtype=self.acc_dtype, device=self.device)
         correct = torch.zeros(t, dtype=torch.int64, device=self.device)
         for sl in batch_slices(n, chunk):
             xb = x[sl].unsqueeze(0).expand(t, *x[sl].shape)  # [T, b, C, H, W], no copy
             yb = y[sl].unsqueeze(0).expand(t, -1)  # [T, b]
             logits = self.family.forward(self.params, xb, self.arch)  # [T, b, classes]
-            loss_sum += self._loss_per_trial(logits, yb).to(torch.float64) * (sl.stop - sl.start)
+            loss_sum += self._loss_per_trial(logits, yb).to(self.acc_dtype) * (sl.stop - sl.start)
             correct += (logits.argmax(-1) == yb).sum(1)
-        return loss_sum / n, correct.to(torch.float64) / n
+        return loss_sum / n, correct.to(self.acc_dtype) / n
 
     def run(self, progress_file=sys.stderr, desc: str = "train") -> TrainResult:
         s = self.settings
@@ -387,7 +408,19 @@ class EnsembleTrainer:
                     int((diverged_epoch >= 0).sum()),
                     self.n_trials,
                 )
-        return TrainResult(initial, self.snapshot(), metrics, diverged_epoch, s.as_dict())
+        settings = {**s.as_dict(), "optimizer": adam_kind(self.optimizer)}
+        return TrainResult(initial, self.snapshot(), metrics, diverged_epoch, settings)
+
+
+def concat_results(parts: Sequence[TrainResult]) -> TrainResult:
+    """Join the results of consecutive sub-ensembles along the trial axis."""
+    first = parts[0]
+
+    def cat(key: str) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([getattr(p, key)[k] for p in parts]) for k in getattr(first, key)}
+
+    diverged = np.concatenate([p.diverged_epoch for p in parts])
+    return TrainResult(cat("initial"), cat("final"), cat("metrics"), diverged, first.settings)
 
 
 def train_trials(
@@ -398,6 +431,16 @@ def train_trials(
     settings: TrainSettings,
     progress_file=sys.stderr,
     desc="train",
+    max_trials: int | None = None,
+    eval_chunk: int | None = None,
 ) -> TrainResult:
-    """Train all ``seeds`` as one ensemble (convenience wrapper)."""
-    return EnsembleTrainer(family, arch, seeds, data, settings).run(progress_file, desc)
+    """Train ``seeds`` as one ensemble, or as consecutive sub-ensembles of at most
+    ``max_trials`` (weightzoo.memory sizes them to fit the device)."""
+    seeds = list(seeds)
+    slices = sub_ensembles(len(seeds), max_trials)
+    parts = []
+    for sl in slices:
+        label = desc if len(slices) == 1 else f"{desc} [{sl.start}:{sl.stop}]"
+        trainer = EnsembleTrainer(family, arch, seeds[sl], data, settings, eval_chunk=eval_chunk)
+        parts.append(trainer.run(progress_file, label))
+    return concat_results(parts)

@@ -179,6 +179,20 @@ def _check_format(f: h5py.File, path) -> None:
         )
 
 
+def _check_zoo(f: h5py.File, path) -> None:
+    """A weightzoo file that is a zoo, not a training job file (same format attribute)."""
+    _check_format(f, path)
+    if "archs" in f:
+        return
+    if "arch_name" in f.attrs:
+        raise ValueError(
+            f"{path}: a weightzoo training job file (architecture {f.attrs['arch_name']}, one "
+            "chunk of its trials), not a zoo file; pass the experiment's zoo, "
+            "results/zoo/<experiment>.h5"
+        )
+    raise ValueError(f"{path}: a weightzoo file without the group 'archs', not a zoo file")
+
+
 def write_job_file(path: str | os.PathLike, a: ArchTrials, meta: Mapping) -> None:
     """Write one training job's trials; atomic (temporary name, then rename)."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
@@ -269,7 +283,7 @@ def read_zoo(path: str | os.PathLike, weights: Sequence[str] = WEIGHT_SETS) -> Z
         raise ValueError(f"weights must be among {WEIGHT_SETS}, got {sorted(unknown)}")
     path = Path(path)
     with h5py.File(path, "r") as f:
-        _check_format(f, path)
+        _check_zoo(f, path)
         return Zoo(
             experiment=str(f.attrs["experiment"]),
             model=str(f.attrs["model"]),
@@ -278,3 +292,27 @@ def read_zoo(path: str | os.PathLike, weights: Sequence[str] = WEIGHT_SETS) -> Z
             config=json.loads(f.attrs.get("config", "{}")),
             versions=json.loads(f.attrs.get("versions", "{}")),
         )
+
+
+def read_trial_params(
+    path: str | os.PathLike, arch_name: str, index: int, weights: str = "final"
+) -> dict[str, np.ndarray]:
+    """One trial's parameters ``{name: array}`` (per-trial shapes, no trial axis), read
+    without loading the other trials. ``index`` is the trial's position within its
+    architecture (trials are sorted by ``trial_id``); ``weights`` is initial or final."""
+    if weights not in WEIGHT_SETS:
+        raise ValueError(f"weights must be one of {WEIGHT_SETS}, got {weights!r}")
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        _check_zoo(f, path)
+        if arch_name not in f["archs"]:
+            known = ", ".join(f["archs"])
+            raise ValueError(f"{path}: no architecture {arch_name!r}; architectures: {known}")
+        group = f[f"archs/{arch_name}"]
+        n_trials = len(group["trials/trial_id"])
+        if not 0 <= index < n_trials:
+            raise ValueError(
+                f"{path}: architecture {arch_name} has {n_trials} trials, index {index} "
+                f"is not in 0..{n_trials - 1}"
+            )
+        return {name: ds[index] for name, ds in group[f"weights/{weights}"].items()}

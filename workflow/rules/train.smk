@@ -6,7 +6,9 @@
 rule train:
     input:
         data=lambda wc: f"results/data/{train_job(wc).dataset}.npz",
-        code=package_code("trainer.py", "models.py", "zoo.py", "data.py", "io.py"),
+        code=package_code(
+            "trainer.py", "models.py", "zoo.py", "data.py", "io.py", "device.py", "memory.py"
+        ),
     output:
         "results/train/{experiment}/{arch}/{chunk}.h5",
     params:

@@ -8,10 +8,14 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 import torch
 
+from weightzoo.config import DEFAULTS
 from weightzoo.pipeline import train_job
 from weightzoo.runlog import job_log
 
 torch.set_num_threads(snakemake.threads)
+# read here, not passed as a param: it only sizes sub-ensembles, and a changed param
+# would rerun every training job
+execution = {**DEFAULTS["execution"], **snakemake.config.get("execution", {})}
 with job_log(snakemake.log[0]) as progress:
     train_job(
         snakemake.params.job,
@@ -20,4 +24,5 @@ with job_log(snakemake.log[0]) as progress:
         snakemake.input.data,
         snakemake.output[0],
         progress_file=progress,
+        device_memory_mb=execution["device_memory_mb"],
     )

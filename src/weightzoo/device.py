@@ -1,0 +1,144 @@
+"""The training device: which one ``auto`` finds, what it can hold, and what it guarantees.
+
+Per device (docs/gpu.md says the same for users):
+
+* **CPU**: a trial's weights and metrics are bit-identical alone or in any ensemble
+  (tests/test_trainer.py, tests/test_models.py). Nothing is changed from torch's defaults.
+* **CUDA**: deterministic mode (:func:`apply_device_settings`): a rerun or retry of a job
+  gives bit-identical weights. cuBLAS picks its kernels by problem shape (one trial runs
+  ``gemm``, several ``bgemm``), so alone vs ensemble agree only within a tolerance
+  (tests/gpu checks it). float32 matmuls and convolutions run in full precision unless
+  ``training.allow_tf32: true``.
+* **MPS** (Apple): no float64 (rejected by config validation), the CNN's ``auto`` strategy
+  is the per-trial loop (grouped convs with one input channel per group have had reported
+  wrong results there), arrays are limited to 2**32 bytes. Neither determinism nor
+  alone-vs-ensemble equality is promised.
+
+What was set is recorded in every job's HDF5 settings (``device_settings``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+# Apple's Metal refuses (aborts, not raises) a single buffer above 4 GiB
+MPS_MAX_ARRAY_BYTES = 2**32
+# the value torch documents for deterministic cuBLAS (":16:8" also works, slower)
+CUBLAS_WORKSPACE_CONFIG = ":4096:8"
+
+
+class DeviceError(ValueError):
+    """A device request that cannot run; the message names the keys to change."""
+
+
+def mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
+def has_float64(device: torch.device | str) -> bool:
+    """Whether ``device`` has float64 tensors (MPS has none)."""
+    return torch.device(device).type != "mps"
+
+
+def accumulator_dtype(device: torch.device | str) -> torch.dtype:
+    """dtype of the loss/accuracy sums on ``device``: float64 where it exists, else float32."""
+    return torch.float64 if has_float64(device) else torch.float32
+
+
+def resolve_device(name: str, dtype: str = "float32") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; a device that cannot run ``dtype``
+    (float64 on MPS) raises :class:`DeviceError` naming both keys."""
+    if name != "auto":
+        device = torch.device(name)
+    elif torch.cuda.is_available():
+        device = torch.device("cuda")
+    elif mps_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    if dtype == "float64" and not has_float64(device):
+        found = f" (training.device: {name} found {device.type})" if name == "auto" else ""
+        raise DeviceError(
+            f"training.dtype: float64 cannot run on {device.type}{found}: Apple MPS has no "
+            "float64. Set training.dtype: float32, or training.device: cpu for float64."
+        )
+    return device
+
+
+def device_settings(device: torch.device | str, allow_tf32: bool = False) -> dict:
+    """What :func:`apply_device_settings` sets for ``device`` (pure: changes nothing)."""
+    device = torch.device(device)
+    settings = {
+        "device_type": device.type,
+        "accumulator_dtype": str(accumulator_dtype(device)).removeprefix("torch."),
+    }
+    if device.type == "cuda":
+        precision = "tf32" if allow_tf32 else "ieee"
+        settings.update(
+            deterministic_algorithms=True,
+            cudnn_benchmark=False,
+            cudnn_deterministic=True,
+            matmul_fp32_precision=precision,
+            cudnn_conv_fp32_precision=precision,
+            # flash / memory-efficient attention backward use atomics; the math kernel
+            # is plain matmuls (16 tokens per image here: cheap)
+            sdpa_backends="math",
+            cublas_workspace_config=os.environ.get(
+                "CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG
+            ),
+            guarantee="rerun bit-identical; alone vs ensemble within tolerance",
+        )
+    elif device.type == "mps":
+        settings.update(
+            deterministic_algorithms=False,
+            max_array_bytes=MPS_MAX_ARRAY_BYTES,
+            guarantee="none beyond float32 results (no float64, no determinism promised)",
+        )
+    else:
+        settings.update(
+            deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
+            guarantee="bit-identical alone or in any ensemble" if device.type == "cpu" else "none",
+        )
+    return settings
+
+
+def apply_device_settings(device: torch.device | str, allow_tf32: bool = False) -> dict:
+    """Set the process-wide flags :func:`device_settings` describes; returns that record.
+
+    Call it before the first CUDA op of the process: cuBLAS reads
+    ``CUBLAS_WORKSPACE_CONFIG`` when it creates its handle. CPU and MPS: nothing is set."""
+    settings = device_settings(device, allow_tf32)
+    if settings["device_type"] == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        # the fp32_precision API only: torch refuses a mix with the legacy allow_tf32 flags
+        torch.backends.cuda.matmul.fp32_precision = settings["matmul_fp32_precision"]
+        torch.backends.cudnn.conv.fp32_precision = settings["cudnn_conv_fp32_precision"]
+        torch.backends.cuda.enable_flash_sdp(False)
+        torch.backends.cuda.enable_mem_efficient_sdp(False)
+        torch.backends.cuda.enable_cudnn_sdp(False)
+        torch.backends.cuda.enable_math_sdp(True)
+    return settings
+
+
+def device_memory_budget(device: torch.device | str, setting: int | str) -> int | None:
+    """Bytes a training job may use on ``device``: ``execution.device_memory_mb`` when it is
+    a number; ``auto``: 90 % of the GPU's memory (CUDA: total; MPS: Metal's recommended
+    maximum), and no limit on the CPU (as before; ``execution.mem_mb`` is the scheduler's)."""
+    if setting != "auto":
+        return int(setting) << 20
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(0.9 * torch.cuda.get_device_properties(device).total_memory)
+    if device.type == "mps":
+        return int(0.9 * torch.mps.recommended_max_memory())
+    return None
+
+
+def max_array_bytes(device: torch.device | str) -> int | None:
+    return MPS_MAX_ARRAY_BYTES if torch.device(device).type == "mps" else None

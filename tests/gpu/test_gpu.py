@@ -1,0 +1,177 @@
+"""What only a GPU can show (skipped without one; see conftest.py).
+
+Every model and strategy in float32 alone vs inside ensembles of 1, 5 and 6 (largest
+difference reported and bounded), two runs bit-equal (CUDA's deterministic mode), float64
+vs the plain ``nn.Module`` reference (CUDA), grouped vs loop conv (the MPS concern),
+initial weights equal to the CPU's, NaN isolation, and the peak memory of the largest
+paper job against weightzoo.memory's estimate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from weightzoo.memory import step_memory, trials_that_fit
+from weightzoo.models import get_family
+from weightzoo.reference import train_reference
+from weightzoo.trainer import EnsembleTrainer, TensorData, TrainSettings, train_trials, trial_seed
+
+pytestmark = pytest.mark.gpu
+
+# alone vs ensemble on a GPU: kernels are picked by shape, so equal only within this
+# (max abs difference of any final weight after 2 epochs on digits, init N(0, 0.1²))
+ENSEMBLE_TOLERANCE = 1e-4
+
+MODELS = [
+    pytest.param("dnn", {"widths": [24, 12]}, None, id="dnn"),
+    pytest.param("cnn", {"channels": 4}, "loop", id="cnn-loop"),
+    pytest.param("cnn", {"channels": 4}, "grouped", id="cnn-grouped"),
+    pytest.param("cnn", {"channels": 4, "head": "gap"}, "grouped", id="cnn-grouped-gap"),
+    pytest.param(
+        "vit", {"d_model": 16, "nhead": 4, "patch": 4, "dim_feedforward": 32}, None, id="vit"
+    ),
+]
+SETTINGS = TrainSettings(epochs=2, init_std=0.1)
+
+
+def family(model, strategy):
+    return get_family(model, strategy=strategy) if strategy else get_family(model)
+
+
+def seeds(n, start=0):
+    return [trial_seed(0, "test-gpu", "arch", i) for i in range(start, start + n)]
+
+
+@pytest.fixture(scope="module")
+def digits_on(digits_arrays):
+    def make(device, dtype=torch.float32):
+        x_tr, y_tr, x_te, y_te = digits_arrays
+        return TensorData.from_arrays(x_tr, y_tr, x_te, y_te, 16, dtype=dtype, device=device)
+
+    return make
+
+
+def max_diff(a: dict, i: int, b: dict, j: int) -> float:
+    return max(float(np.abs(a[n][i] - b[n][j]).max()) for n in a)
+
+
+@pytest.mark.parametrize(("model", "arch", "strategy"), MODELS)
+def test_alone_vs_ensembles_of_1_5_6(model, arch, strategy, gpu, digits_on, report):
+    data, fam, k = digits_on(gpu), family(model, strategy), 3
+    alone = train_trials(fam, arch, [seeds(6)[k]], data, SETTINGS, progress_file=None)
+    worst = 0.0
+    for n in (1, 5, 6):
+        members = seeds(6)[:n] if n > k else [seeds(6)[k]]
+        pos = members.index(seeds(6)[k])
+        together = train_trials(fam, arch, members, data, SETTINGS, progress_file=None)
+        worst = max(worst, max_diff(together.final, pos, alone.final, 0))
+    report(
+        f"{gpu.type} {model} {fam.arch_name(arch)} {strategy or ''}: "
+        f"alone vs ensemble of 1/5/6, max |diff| {worst:.3g}"
+    )
+    assert worst <= ENSEMBLE_TOLERANCE
+
+
+@pytest.mark.parametrize(("model", "arch", "strategy"), MODELS)
+def test_two_runs_are_bit_equal(model, arch, strategy, gpu, digits_on, report):
+    if gpu.type != "cuda":
+        pytest.skip("bit-equal reruns are promised on CUDA (deterministic mode) only")
+    data, fam = digits_on(gpu), family(model, strategy)
+    a = train_trials(fam, arch, seeds(5), data, SETTINGS, progress_file=None)
+    b = train_trials(fam, arch, seeds(5), data, SETTINGS, progress_file=None)
+    for name in a.final:
+        assert np.array_equal(a.final[name], b.final[name]), name
+    for name in a.metrics:
+        assert np.array_equal(a.metrics[name], b.metrics[name], equal_nan=True), name
+
+
+@pytest.mark.parametrize(("model", "arch", "strategy"), MODELS)
+def test_float64_matches_the_reference_on_cuda(model, arch, strategy, gpu, digits_on):
+    if gpu.type != "cuda":
+        pytest.skip("float64 vs the reference: CUDA only (MPS has no float64)")
+    data, fam = digits_on(gpu, torch.float64), family(model, strategy)
+    settings = TrainSettings(epochs=2, init_std=0.1, dtype="float64")
+    batched = train_trials(fam, arch, seeds(3), data, settings, progress_file=None)
+    for k in (0, 2):
+        ref = train_reference(fam, arch, seeds(3)[k], data, settings)
+        for name, p in ref.state_dict().items():
+            diff = np.abs(batched.final[name][k] - p.cpu().numpy()).max()
+            assert diff <= 1e-10, (name, diff)
+
+
+@pytest.mark.parametrize("head", ["flatten", "gap"])
+def test_grouped_conv_agrees_with_the_loop(head, gpu, digits_on, report):
+    """The MPS worry: grouped float32 convs with one input channel per group (digits have
+    one channel) silently wrong. Forward pass and 2 epochs of training, grouped vs loop."""
+    data, arch = digits_on(gpu), {"channels": 8, "head": head}
+    loop = train_trials(
+        get_family("cnn", strategy="loop"), arch, seeds(6), data, SETTINGS, progress_file=None
+    )
+    grouped = train_trials(
+        get_family("cnn", strategy="grouped"), arch, seeds(6), data, SETTINGS, progress_file=None
+    )
+    worst = max(max_diff(loop.final, k, grouped.final, k) for k in range(6))
+    report(f"{gpu.type} cnn-{head}: grouped vs loop after 2 epochs, max |diff| {worst:.3g}")
+    assert worst <= ENSEMBLE_TOLERANCE
+
+
+@pytest.mark.parametrize(("model", "arch", "strategy"), MODELS)
+def test_initial_weights_equal_the_cpus(model, arch, strategy, gpu, digits_on, digits_arrays):
+    fam = family(model, strategy)
+    on_gpu = EnsembleTrainer(fam, arch, seeds(4), digits_on(gpu), SETTINGS).snapshot()
+    on_cpu = EnsembleTrainer(fam, arch, seeds(4), digits_on("cpu"), SETTINGS).snapshot()
+    for name in on_cpu:
+        assert np.array_equal(on_gpu[name], on_cpu[name]), name
+
+
+def test_a_nan_trial_leaves_the_others_alone(gpu, digits_on):
+    data, fam, arch = digits_on(gpu), get_family("dnn"), {"widths": [24, 12]}
+    clean = train_trials(fam, arch, seeds(4), data, SETTINGS, progress_file=None)
+    trainer = EnsembleTrainer(fam, arch, seeds(4), data, SETTINGS)
+    with torch.no_grad():
+        trainer.params["fc2.weight"][1, 0, 0] = float("inf")
+    poisoned = trainer.run(progress_file=None)
+    assert poisoned.diverged_epoch.tolist() == [-1, 0, -1, -1]
+    for k in (0, 2, 3):
+        diff = max_diff(clean.final, k, poisoned.final, k)
+        if gpu.type == "cuda":  # deterministic mode and the same shapes: bit-equal
+            assert diff == 0.0, k
+        else:
+            assert diff <= ENSEMBLE_TOLERANCE, k
+
+
+@pytest.mark.parametrize(
+    ("model", "arch", "input_shape", "trials"),
+    [
+        ("cnn", {"channels": 128}, (3, 32, 32), 100),  # cnn_cifar10's largest job
+        ("vit", {"d_model": 784, "nhead": 16, "patch": 8, "dim_feedforward": 2048}, (3, 32, 32), 8),
+    ],
+    ids=["cnn_cifar10-c128", "vit_cifar10-d784"],
+)
+def test_peak_memory_of_the_largest_jobs(model, arch, input_shape, trials, gpu, report):
+    if gpu.type != "cuda":
+        pytest.skip("peak memory is read from torch.cuda")
+    from weightzoo.models import family_for_device
+
+    fam = family_for_device(model, "auto", gpu)
+    estimate = step_memory(fam, arch, input_shape, 10, 100)
+    free = int(0.9 * torch.cuda.get_device_properties(gpu).total_memory)
+    trials = min(trials, trials_that_fit(estimate, free, None))
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(1000, *input_shape), dtype=np.uint8)
+    y = rng.integers(0, 10, size=1000)
+    data = TensorData.from_arrays(x, y, x[:100], y[:100], 255, device=gpu)
+    trainer = EnsembleTrainer(fam, arch, seeds(trials), data, TrainSettings(batch_size=100))
+    torch.cuda.synchronize(gpu)
+    base = torch.cuda.memory_allocated(gpu)
+    torch.cuda.reset_peak_memory_stats(gpu)
+    trainer.train_epoch()  # 10 steps
+    torch.cuda.synchronize(gpu)
+    peak = torch.cuda.max_memory_allocated(gpu) - base
+    bound = estimate.training_bytes(trials)
+    report(
+        f"{torch.cuda.get_device_name(gpu)} {model} {fam.arch_name(arch)} x{trials} trials: "
+        f"peak {peak / 2**30:.2f} GiB above data and weights, estimate {bound / 2**30:.2f} GiB"
+    )
+    assert peak <= bound
