@@ -47,6 +47,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/predict.smk"
 
 
 # cheap rules run on the submit host, never as cluster jobs (prepare_data too: compute
@@ -56,6 +57,7 @@ localrules:
     prepare_data,
     assign_groups,
     table2,
+    predict_table,
 
 
 rule all:
@@ -63,4 +65,5 @@ rule all:
         TABLE2,
         FEATURE_FILES,
         FIGURE_FILES,
+        PREDICT_FILES,
     default_target: True

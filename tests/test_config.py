@@ -10,6 +10,7 @@ import yaml
 
 from weightzoo.config import (
     ConfigError,
+    group_settings,
     load_config,
     plan_jobs,
     resolve_path,
@@ -70,7 +71,11 @@ BAD_CONFIGS = [
     ((f"{EXP}.bands.mid", [85, 60]), [f"{EXP}.bands.mid", "min 85 > max 60"]),
     ((f"{EXP}.trials", 1), [f"{EXP}.trials", "2 architectures"]),
     ((f"{EXP}.architectures", [{"widths": [5, 5]}, {"widths": [5, 5]}]), ["h5-5", "twice"]),
-    ((f"{EXP}.bands", DELETE), [EXP, "bands"]),
+    ((f"{EXP}.bands", DELETE), [f"{EXP}.bands", "groups.method: relative"]),
+    (("groups.method", "quantiles"), ["groups.method"]),
+    (("groups.relative", {"low": [0, 40]}), ["groups.relative.low.1"]),
+    (("groups.relative", {"top": [0.9, 1]}), ["groups.relative", "top"]),
+    ((f"{EXP}.groups", {"method": "ranks"}), [f"{EXP}.groups.method"]),
     (("groups.accuracy", "validation"), ["groups.accuracy"]),
     (("training.strategy", "vmap"), ["training.strategy"]),
     (("execution.gpu", "yes"), ["execution.gpu"]),
@@ -244,3 +249,23 @@ def test_gpu_resource_auto_follows_the_training_device(monkeypatch):
     assert gpus_per_training_job(config) == 0
     config["execution"]["gpu"] = 2
     assert gpus_per_training_job(config) == 2
+
+
+def test_relative_groups_need_no_bands_globally_or_per_experiment():
+    config = with_change(f"{EXP}.bands", DELETE)
+    config["groups"] = {"method": "relative"}
+    assert group_settings(validate_config(config), "dnn_digits")["method"] == "relative"
+    config = with_change(f"{EXP}.bands", DELETE)
+    config["experiments"]["dnn_digits"]["groups"] = {"method": "relative"}
+    full = validate_config(config)
+    assert full["groups"]["method"] == "bands"  # the global default stays
+    settings = group_settings(full, "dnn_digits")
+    assert settings["method"] == "relative"
+    assert settings["relative"] == {"low": [0.0, 0.4], "mid": [0.45, 0.75], "high": [0.8, 1.0]}
+    assert settings["accuracy"] == "test"  # the rest comes from the global section
+
+
+def test_own_relative_bands_replace_the_defaults_as_a_whole():
+    config = minimal()
+    config["groups"] = {"method": "relative", "relative": {"high": [0.9, 1.0]}}
+    assert group_settings(validate_config(config), "dnn_digits")["relative"] == {"high": [0.9, 1.0]}

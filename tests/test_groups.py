@@ -8,11 +8,14 @@ import pytest
 
 from weightzoo.groups import (
     ALL_GROUPS,
+    DEFAULT_RELATIVE,
     GROUPS,
     GROUPS_CSV_COLUMNS,
     assign_groups,
+    describe_group_rules,
     group_counts,
     read_groups_csv,
+    relative_edges,
     table2,
     validate_bands,
     write_groups_csv,
@@ -193,3 +196,123 @@ def test_groups_csv_round_trip(tmp_path):
 def test_write_groups_csv_needs_grouped_table(tmp_path):
     with pytest.raises(ValueError, match="assign_groups"):
         write_groups_csv(trials([0.5]), tmp_path / "g.csv")
+
+
+# ------------------------------------------------------------- relative groups (§4)
+
+
+def test_relative_groups_are_fractions_of_the_converged_range():
+    # non (never left chance) must not become the worst trial: range is 20..100
+    table = trials([0.20, 0.30, 0.50, 0.60, 0.80, 1.0, 0.11], max_test=[None] * 6 + [0.11])
+    table["max_test_acc"] = table["max_test_acc"].fillna(table["final_test_acc"])
+    out = assign_groups(table, None, method="relative")
+    # positions 0, .125, .375, .5, .75, 1 against low [0, .4], mid [.45, .75], high [.8, 1]
+    assert list(out["group"]) == ["low", "low", "low", "mid", "mid", "high", "non"]
+    assert set(out["group_rule"]) == {"relative"}
+
+
+def test_relative_groups_exist_where_fixed_bands_find_none():
+    """A zoo like the Fashion-MNIST CNNs (all between 83 and 91 %): the paper's bands put
+    every trial in low or between; relative groups fill low, mid and high."""
+    accs = np.linspace(0.834, 0.905, 50)
+    paper_bands = {"low": [0, 90], "mid": [96, 98], "high": [99.5, 100]}
+    fixed = group_counts(assign_groups(trials(accs), paper_bands))
+    assert fixed["mid"] == fixed["high"] == 0
+    counts = group_counts(assign_groups(trials(accs), paper_bands, method="relative"))
+    assert counts["low"] > 0 and counts["mid"] > 0 and counts["high"] > 0
+    assert sum(counts.values()) == 50
+
+
+def test_relative_ends_are_exact_for_float32_accuracies():
+    accs = np.float32([0.9499999881, 0.33, 0.6666])
+    out = assign_groups(trials(accs), None, method="relative", relative={"high": [1, 1]})
+    assert list(out["group"]) == ["high", "between", "between"]
+    out = assign_groups(trials(accs), None, method="relative", relative={"low": [0, 0]})
+    assert list(out["group"]) == ["between", "low", "between"]
+
+
+def test_relative_without_a_range_is_between():
+    out = assign_groups(
+        trials([0.5, 0.5, 0.11], max_test=[0.5, 0.5, 0.11]), None, method="relative"
+    )
+    assert list(out["group"]) == ["between", "between", "non"]
+
+
+def test_relative_bands_are_validated_and_bands_needed_by_bands():
+    with pytest.raises(ValueError, match=r"must lie in \[0.0, 1.0\]"):
+        assign_groups(trials([0.5]), None, method="relative", relative={"low": [0, 40]})
+    with pytest.raises(ValueError, match="method"):
+        assign_groups(trials([0.5]), BANDS, method="quantiles")
+    with pytest.raises(ValueError, match="needs bands"):
+        assign_groups(trials([0.5]), None)
+
+
+def test_relative_edges_in_percent_for_the_log():
+    acc = np.array([20.0, 60.0, 100.0, 10.0])
+    edges = relative_edges(acc, np.array([True, True, True, False]), DEFAULT_RELATIVE)
+    assert edges == {"low": (20.0, 52.0), "mid": (56.0, 80.0), "high": (84.0, 100.0)}
+
+
+def test_group_rule_is_recorded_in_csv_and_table2(tmp_path):
+    relative = assign_groups(trials([0.3, 0.6, 0.9], experiment="a"), None, method="relative")
+    bands = assign_groups(trials([0.3, 0.6, 0.9], experiment="b"), BANDS)
+    write_groups_csv(relative, tmp_path / "a.csv")
+    back = read_groups_csv(tmp_path / "a.csv")
+    assert list(back["group_rule"]) == ["relative"] * 3
+    t2 = table2([back, bands])
+    assert dict(zip(t2["experiment"], t2["group_rule"], strict=True)) == {
+        "a": "relative",
+        "b": "bands",
+    }
+    write_table2(t2, tmp_path / "t2.csv", tmp_path / "t2.md")
+    md = (tmp_path / "t2.md").read_text()
+    assert "Groups (a: relative, b: bands): relative = bands as fractions" in md
+    assert "bands = fixed accuracy bands" in md
+
+
+def test_groups_csv_without_group_rule_reads_as_bands(tmp_path):
+    write_groups_csv(hand_table(), tmp_path / "g.csv")
+    old = pd.read_csv(tmp_path / "g.csv").drop(columns="group_rule")
+    old.to_csv(tmp_path / "old.csv", index=False)
+    back = read_groups_csv(tmp_path / "old.csv")
+    assert tuple(back.columns) == GROUPS_CSV_COLUMNS
+    assert set(back["group_rule"]) == {"bands"}
+
+
+def test_describe_group_rules():
+    assert describe_group_rules({"a": "bands", "b": "bands"}).startswith("Groups: bands = fixed")
+    assert "a: relative, b: bands" in describe_group_rules({"a": "relative", "b": "bands"})
+    assert describe_group_rules({}) == ""
+
+
+def test_figure_captions_state_the_group_rule():
+    from matplotlib.figure import Figure
+
+    from weightzoo.figures.common import set_titles
+
+    fig = Figure()
+    set_titles(fig, "Fig. 2", "One dot per trial.", group_rules={"dnn_digits": "relative"})
+    caption = fig._supxlabel.get_text().replace("\n", " ")
+    assert caption.startswith("One dot per trial. Groups: relative = bands as fractions")
+
+
+def test_figure_jobs_name_the_rules_of_their_inputs(tmp_path):
+    """draw_figure hands the rules of its features tables and groups files to set_titles."""
+    from weightzoo.figures import common
+    from weightzoo.pipeline import group_rules_of
+
+    write_groups_csv(assign_groups(trials([0.3, 0.9], experiment="a"), BANDS), tmp_path / "a.csv")
+    pd.DataFrame({"experiment": ["b", "b"], "group_rule": ["relative"] * 2}).to_parquet(
+        tmp_path / "b.parquet"
+    )
+    rules = group_rules_of([tmp_path / "x.h5", tmp_path / "b.parquet"], [tmp_path / "a.csv"])
+    assert rules == {"b": "relative", "a": "bands"}
+    common.state_group_rules(rules)
+    try:
+        from matplotlib.figure import Figure
+
+        fig = Figure()
+        common.set_titles(fig, "Fig. 5", "Caption.")
+        assert "Groups (b: relative, a: bands)" in fig._supxlabel.get_text().replace("\n", " ")
+    finally:
+        common.state_group_rules({})

@@ -48,7 +48,9 @@ DEFAULTS: dict = {
         "runtime": 120,
         "device_memory_mb": "auto",
     },
-    "groups": {"accuracy": "test", "chance_tolerance": 2.0},
+    # groups.relative has no default here: group_settings() fills it, so a config's own
+    # relative bands replace the defaults as a whole instead of merging with them
+    "groups": {"accuracy": "test", "chance_tolerance": 2.0, "method": "bands"},
     "figures": {
         "tsne_descriptor": "quantiles",
         "n_quantiles": 64,
@@ -94,7 +96,7 @@ def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> d
         )
     full = _merge(DEFAULTS, config)
     for name, exp in full["experiments"].items():
-        _check_experiment(name, exp)
+        _check_experiment(name, exp, group_settings(full, name))
         _check_checkpoints(full, name)
         _check_device(full, name)
     return full
@@ -148,8 +150,13 @@ def _check_device(config: Mapping, experiment: str) -> None:
             raise ConfigError(str(e)) from None
 
 
-def _check_experiment(name: str, exp: Mapping) -> None:
-    for group, (lo, hi) in exp["bands"].items():
+def _check_experiment(name: str, exp: Mapping, groups: Mapping) -> None:
+    if groups["method"] == "bands" and "bands" not in exp:
+        raise ConfigError(
+            f"experiments.{name}.bands: missing; groups.method is 'bands', which needs each "
+            "experiment's bands (or set groups.method: relative, globally or for this experiment)"
+        )
+    for group, (lo, hi) in exp.get("bands", {}).items():
         if lo > hi:
             raise ConfigError(
                 f"experiments.{name}.bands.{group}: min {lo} > max {hi}; "
@@ -231,6 +238,18 @@ def experiment_settings(config: Mapping, experiment: str) -> TrainSettings:
     """Global ``training`` settings with the experiment's own overrides on top."""
     exp = config["experiments"][experiment]
     return TrainSettings(**_merge(config["training"], exp.get("training", {})))
+
+
+def group_settings(config: Mapping, experiment: str) -> dict:
+    """Global ``groups`` settings with the experiment's own ``groups`` on top; ``relative``
+    (a config's own replaces the defaults as a whole) filled from
+    :data:`weightzoo.groups.DEFAULT_RELATIVE`."""
+    from .groups import DEFAULT_RELATIVE
+
+    own = config["experiments"][experiment].get("groups", {})
+    merged = {**config["groups"], **own}
+    relative = merged.get("relative") or {g: list(e) for g, e in DEFAULT_RELATIVE.items()}
+    return {**merged, "relative": {g: list(e) for g, e in relative.items()}}
 
 
 def trials_per_architecture(exp: Mapping) -> list[int]:

@@ -6,10 +6,20 @@ Rule (:func:`assign_groups`), applied per experiment:
    level: its best (max over epochs) accuracy is ``<= chance_level + chance_tolerance``
    percentage points. Chance level defaults to ``100 / num_classes`` (10 % for ten
    classes); pass the majority-class rate instead (e.g. 11.35 for the MNIST test set).
-2. Otherwise the trial's **final** accuracy (percent) is matched against ``bands``
-   (``{"low": [30, 55], "mid": [80, 82], "high": [95, 100]}``, inclusive, percent, the
-   per-experiment edges of the paper's Table 2). Where bands overlap the higher group
-   wins (bands are tried high, mid, low).
+2. Otherwise the trial's **final** accuracy is matched against bands, by one of two
+   rules (``method``, recorded in the ``group_rule`` column):
+
+   * ``bands`` (default): fixed edges in percent, ``{"low": [30, 55], "mid": [80, 82],
+     "high": [95, 100]}`` (inclusive, the per-experiment edges of the paper's Table 2);
+   * ``relative``: edges as fractions of the range from the worst to the best converged
+     (not *non*) trial of the experiment, the paper's text (§3.2: close to the worst,
+     around the middle, close to the best): a trial's position is
+     ``(acc - worst) / (best - worst)`` in [0, 1], matched against ``relative``
+     (default :data:`DEFAULT_RELATIVE`). The worst converged trial is therefore always
+     *low* and the best always *high*, on any dataset. With fewer than two distinct
+     accuracies there is no range: every converged trial is *between*.
+
+   Where bands overlap the higher group wins (bands are tried high, mid, low).
 3. A trial in no band is *between*: kept and reported, never dropped.
 
 ``accuracy`` picks test or train accuracy for both steps; the choice is stored in the
@@ -30,6 +40,18 @@ import pandas as pd
 from .io import atomic_output
 
 GROUPS = ("non", "low", "mid", "high")
+GROUP_RULES = ("bands", "relative")
+# groups.relative defaults: fractions of the range worst..best converged trial. Chosen with
+# gaps (the paper's groups are "close to" the ends and "around the middle") and wide
+# enough to fill low, mid and high: on the demo's DNN zoo 182 / 78 / 208 of 500 trials
+# (27 between); for the other demo and Fashion-MNIST zoos judged from their Table 2
+# min / median / max only (README "Accuracy groups and Table 2")
+DEFAULT_RELATIVE = {"low": (0.0, 0.4), "mid": (0.45, 0.75), "high": (0.8, 1.0)}
+RULE_DESCRIPTIONS = {
+    "bands": "fixed accuracy bands (config `bands`, inclusive [min, max] %)",
+    "relative": "bands as fractions of the range from the worst to the best converged "
+    "trial (config `groups.relative`)",
+}
 BETWEEN = "between"
 ALL_GROUPS = (*GROUPS, BETWEEN)
 BAND_GROUPS = ("low", "mid", "high")
@@ -47,6 +69,7 @@ GROUPS_CSV_COLUMNS = (
     "diverged",
     *(f"{c}_pct" for c in ACC_COLUMNS),
     "grouped_by",
+    "group_rule",
     "group_acc_pct",
     "group",
 )
@@ -55,6 +78,7 @@ TABLE2_COLUMNS = (
     "model",
     "dataset",
     "grouped_by",
+    "group_rule",
     "group",
     "count",
     "min",
@@ -63,8 +87,11 @@ TABLE2_COLUMNS = (
 )
 
 
-def validate_bands(bands: Mapping[str, Sequence[float]]) -> dict[str, tuple[float, float]]:
-    """Check band names (low/mid/high) and edges (two numbers, min <= max); return them."""
+def validate_bands(
+    bands: Mapping[str, Sequence[float]], limits: tuple[float, float] | None = None
+) -> dict[str, tuple[float, float]]:
+    """Check band names (low/mid/high) and edges (two numbers, min <= max, inside
+    ``limits`` if given); return them."""
     unknown = sorted(set(bands) - set(BAND_GROUPS))
     if unknown:
         raise ValueError(
@@ -76,6 +103,8 @@ def validate_bands(bands: Mapping[str, Sequence[float]]) -> dict[str, tuple[floa
         lo, hi = (float(x) for x in edges)
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
             raise ValueError(f"band {name!r}: need [min, max] with min <= max, got {edges!r}")
+        if limits is not None and not (limits[0] <= lo and hi <= limits[1]):
+            raise ValueError(f"band {name!r}: edges {edges!r} must lie in {list(limits)}")
         checked[name] = (lo, hi)
     return checked
 
@@ -90,22 +119,50 @@ def _percent(table: pd.DataFrame, column: str) -> np.ndarray:
     return np.round(values, PCT_DECIMALS)
 
 
-def _band_group(final_pct: np.ndarray, bands: Mapping[str, tuple[float, float]]) -> np.ndarray:
-    group = np.full(final_pct.shape, BETWEEN, dtype=object)
+def _band_group(values: np.ndarray, bands: Mapping[str, tuple[float, float]]) -> np.ndarray:
+    """``values`` (percent, or relative positions) matched against inclusive ``bands``."""
+    group = np.full(values.shape, BETWEEN, dtype=object)
     for name in BAND_GROUPS:  # later (higher) bands overwrite earlier ones
         if name in bands:
             lo, hi = bands[name]
-            group[(final_pct >= lo) & (final_pct <= hi)] = name
+            group[(values >= lo) & (values <= hi)] = name
     return group
+
+
+def relative_position(final_pct: np.ndarray, converged: np.ndarray) -> np.ndarray:
+    """``(acc - worst) / (best - worst)`` over the ``converged`` trials, in [0, 1]; NaN
+    for the others, and for all when the converged trials span no range."""
+    position = np.full(final_pct.shape, np.nan)
+    accs = final_pct[converged]
+    if accs.size and accs.max() > accs.min():
+        worst, best = accs.min(), accs.max()
+        position[converged] = (accs - worst) / (best - worst)  # exactly 0 and 1 at the ends
+    return position
+
+
+def relative_edges(
+    final_pct: np.ndarray, converged: np.ndarray, relative: Mapping[str, Sequence[float]]
+) -> dict[str, tuple[float, float]]:
+    """The percent edges that ``relative`` bands stand for in this population (for logs)."""
+    accs = final_pct[converged]
+    if not accs.size:
+        return {}
+    worst, span = float(accs.min()), float(accs.max() - accs.min())
+    return {
+        g: (round(worst + lo * span, 2), round(worst + hi * span, 2))
+        for g, (lo, hi) in validate_bands(relative, (0.0, 1.0)).items()
+    }
 
 
 def assign_groups(
     table: pd.DataFrame,
-    bands: Mapping[str, Sequence[float]],
+    bands: Mapping[str, Sequence[float]] | None,
     accuracy: str = "test",
     chance_tolerance: float = 2.0,
     chance_level: float | None = None,
     num_classes: int = 10,
+    method: str = "bands",
+    relative: Mapping[str, Sequence[float]] | None = None,
 ) -> pd.DataFrame:
     """Return a copy of ``table`` with accuracies in percent and each trial's group.
 
@@ -113,12 +170,21 @@ def assign_groups(
     table from :func:`read_groups_csv` (``*_pct`` columns, which take precedence), so a
     groups file can be regrouped with other bands. Added columns: ``final_train_acc_pct``,
     ``final_test_acc_pct``, ``max_train_acc_pct``, ``max_test_acc_pct``, ``grouped_by``
-    (``accuracy``), ``group_acc_pct`` (the final accuracy the bands were matched against)
-    and ``group`` (one of :data:`ALL_GROUPS`). See the module docstring for the rule.
+    (``accuracy``), ``group_rule`` (``method``), ``group_acc_pct`` (the final accuracy
+    the bands were matched against) and ``group`` (one of :data:`ALL_GROUPS`). ``bands``
+    are used by ``method="bands"``, ``relative`` (fractions, default
+    :data:`DEFAULT_RELATIVE`) by ``method="relative"``. See the module docstring.
     """
     if accuracy not in ACCURACY_KINDS:
         raise ValueError(f"accuracy must be one of {ACCURACY_KINDS}, got {accuracy!r}")
-    checked = validate_bands(bands)
+    if method not in GROUP_RULES:
+        raise ValueError(f"groups method must be one of {GROUP_RULES}, got {method!r}")
+    if method == "bands":
+        if bands is None:
+            raise ValueError("method 'bands' needs bands; give them or use method 'relative'")
+        checked = validate_bands(bands)
+    else:
+        checked = validate_bands(DEFAULT_RELATIVE if relative is None else relative, (0.0, 1.0))
     chance = 100.0 / num_classes if chance_level is None else float(chance_level)
 
     out = table.copy()
@@ -132,9 +198,13 @@ def assign_groups(
         never_left_chance = ~(best > chance + chance_tolerance)  # NaN counts as never
     is_non = diverged | never_left_chance | ~np.isfinite(final)
 
-    group = _band_group(final, checked)
+    if method == "bands":
+        group = _band_group(final, checked)
+    else:
+        group = _band_group(relative_position(final, ~is_non), checked)
     group[is_non] = "non"
     out["grouped_by"] = accuracy
+    out["group_rule"] = method
     out["group_acc_pct"] = final
     out["group"] = group.astype(str)
     return out
@@ -176,6 +246,8 @@ def table2(per_experiment: Sequence[pd.DataFrame]) -> pd.DataFrame:
         ["experiment", "model", "dataset"], sort=False
     ):
         grouped_by = ",".join(sorted(set(exp["grouped_by"].astype(str))))
+        rules = exp["group_rule"].astype(str) if "group_rule" in exp else pd.Series(["bands"])
+        group_rule = ",".join(sorted(set(rules)))
         for group in ALL_GROUPS:
             accs = exp.loc[exp["group"] == group, "group_acc_pct"].to_numpy(dtype=float)
             rows.append(
@@ -184,12 +256,33 @@ def table2(per_experiment: Sequence[pd.DataFrame]) -> pd.DataFrame:
                     "model": model,
                     "dataset": dataset,
                     "grouped_by": grouped_by,
+                    "group_rule": group_rule,
                     "group": group,
                     "count": int(len(accs)),
                     **_stats_row(accs),
                 }
             )
     return pd.DataFrame(rows, columns=list(TABLE2_COLUMNS))
+
+
+def _rules_of(df: pd.DataFrame) -> dict[str, str]:
+    """Experiment -> group rule of a grouped table or Table 2 (``bands`` if unrecorded)."""
+    if "group_rule" not in df:
+        return dict.fromkeys(df["experiment"].astype(str), "bands")
+    return dict(zip(df["experiment"].astype(str), df["group_rule"].astype(str), strict=True))
+
+
+def describe_group_rules(rules: Mapping[str, str]) -> str:
+    """One sentence naming the rule that made the groups, for tables and figure captions:
+    ``{"dnn_digits": "relative", ...}`` -> ``"Groups: bands as fractions of ..."``."""
+    kinds = list(dict.fromkeys(rules.values()))
+    if not kinds:
+        return ""
+    if len(kinds) == 1:
+        return f"Groups: {kinds[0]} = {RULE_DESCRIPTIONS.get(kinds[0], kinds[0])}."
+    per_experiment = ", ".join(f"{e}: {r}" for e, r in rules.items())
+    meanings = "; ".join(f"{k} = {RULE_DESCRIPTIONS.get(k, k)}" for k in kinds)
+    return f"Groups ({per_experiment}): {meanings}."
 
 
 def _fmt(value: float) -> str:
@@ -220,6 +313,7 @@ def table2_markdown(df: pd.DataFrame) -> str:
     notes = [
         "",
         f"Final accuracy (%) per group, min / median / max over trials (accuracy used: {kinds}).",
+        describe_group_rules(_rules_of(df)),
         "n = number of trials; '–' = no finite accuracy (empty group or diverged trials only).",
         "non = diverged or never above chance level; between = converged but in no band.",
     ]
@@ -245,13 +339,17 @@ def write_groups_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
 
 def read_groups_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read a file written by :func:`write_groups_csv` (accuracies in percent)."""
-    text_columns = ("experiment", "model", "dataset", "arch", "grouped_by", "group")
+    text_columns = ("experiment", "model", "dataset", "arch", "grouped_by", "group_rule", "group")
     df = pd.read_csv(
         path,
         dtype={c: str for c in text_columns},
         keep_default_na=False,
         na_values={c: ["", "nan", "NaN"] for c in GROUPS_CSV_COLUMNS if c.endswith("_pct")},
     )
+    if (
+        "group_rule" not in df and "grouped_by" in df
+    ):  # written before the rule was recorded: bands only then
+        df.insert(list(df.columns).index("grouped_by") + 1, "group_rule", "bands")
     missing = [c for c in GROUPS_CSV_COLUMNS if c not in df]
     if missing:
         raise ValueError(f"{path}: not a groups file, columns {missing} missing")

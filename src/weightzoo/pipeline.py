@@ -165,19 +165,32 @@ def merge_zoo(job_paths, out_path, experiment_config: Mapping) -> None:
     )
 
 
-def assign_groups(zoo_path, out_path, bands: Mapping, groups_config: Mapping) -> None:
+def assign_groups(zoo_path, out_path, bands: Mapping | None, groups_config: Mapping) -> None:
+    """Group one experiment's trials; ``groups_config`` is the experiment's ``groups``
+    settings (:func:`weightzoo.config.group_settings`)."""
     from . import groups
     from .zoo import read_zoo
 
     zoo = read_zoo(zoo_path)
+    method = groups_config.get("method", "bands")
     table = groups.assign_groups(
         zoo.trials_table(),
         bands,
         accuracy=groups_config.get("accuracy", "test"),
         chance_tolerance=groups_config.get("chance_tolerance", 2.0),
+        method=method,
+        relative=groups_config.get("relative"),
     )
     groups.write_groups_csv(table, out_path)
-    log.info("%s: %s", zoo.experiment, groups.group_counts(table))
+    if method == "relative":
+        converged = (table["group"] != "non").to_numpy()
+        edges = groups.relative_edges(
+            table["group_acc_pct"].to_numpy(float),
+            converged,
+            groups_config.get("relative") or groups.DEFAULT_RELATIVE,
+        )
+        log.info("%s: relative bands in this zoo, percent: %s", zoo.experiment, edges)
+    log.info("%s (%s): %s", zoo.experiment, method, groups.group_counts(table))
 
 
 def table2(group_paths, csv_path, md_path) -> None:
@@ -209,6 +222,25 @@ def figure_kwargs(make, options: Mapping) -> dict:
     }
 
 
+def group_rules_of(sources, group_paths) -> dict[str, str]:
+    """Experiment -> the rule that made its groups (``bands`` / ``relative``), from the
+    features tables among ``sources`` and from the groups files."""
+    import pandas as pd
+
+    from .groups import read_groups_csv
+
+    tables = [
+        pd.read_parquet(p, columns=["experiment", "group_rule"])
+        for p in sources
+        if str(p).endswith(".parquet")
+    ]
+    tables += [read_groups_csv(p)[["experiment", "group_rule"]] for p in group_paths]
+    if not tables:
+        return {}
+    rules = pd.concat(tables, ignore_index=True).drop_duplicates()
+    return rules.groupby("experiment", sort=False)["group_rule"].agg(",".join).to_dict()
+
+
 def draw_figure(
     module: str, sources, group_paths, out_pdf, out_png, options: Mapping, number: int
 ) -> None:
@@ -217,10 +249,43 @@ def draw_figure(
     reads (:mod:`weightzoo.figures.registry`)."""
     import importlib
 
+    from .figures.common import state_group_rules
+
     make = importlib.import_module(f"weightzoo.figures.{module}").make
     kwargs = {**figure_kwargs(make, options), "number": number}
+    state_group_rules(group_rules_of(sources, group_paths))  # every caption names them
     log.info("drawing %s from %d experiments with %s", module, len(list(sources)), kwargs)
     make(list(sources), list(group_paths), str(out_pdf), str(out_png), **kwargs)
+
+
+def predict(features_path, results_path, oof_path) -> None:
+    """Accuracy predicted from one experiment's features table (issue 9 §3)."""
+    import pandas as pd
+
+    from .analysis import predict as p
+
+    results, oof = p.predict_experiment(pd.read_parquet(features_path))
+    p.write_predictions(results, oof, results_path, oof_path)
+    for _, r in results.iterrows():
+        log.info(
+            "%s %s %s: %s",
+            r["features"],
+            r["regressor"],
+            r["validation"],
+            r["reason"] if r["status"] != "ok" else f"R² {r['r2']:.3f}, τ {r['kendall_tau']:.3f}",
+        )
+
+
+def predict_table(result_paths, md_path) -> None:
+    from .analysis import predict as p
+
+    p.write_markdown([p.read_results(path) for path in result_paths], md_path)
+
+
+def predict_figure(results_path, oof_path, out_pdf, out_png) -> None:
+    from .figures import predict as fig
+
+    fig.make(results_path, oof_path, str(out_pdf), str(out_png))
 
 
 def features(zoo_path, groups_path, out_path) -> None:

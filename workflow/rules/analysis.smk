@@ -8,8 +8,8 @@ rule assign_groups:
     output:
         "results/groups/{experiment}.csv",
     params:
-        bands=lambda wc: EXPERIMENTS[wc.experiment]["bands"],
-        groups=CONFIG["groups"],
+        bands=lambda wc: EXPERIMENTS[wc.experiment].get("bands"),
+        groups=lambda wc: group_settings(CONFIG, wc.experiment),
     log:
         "results/logs/assign_groups/{experiment}.log",
     conda:

@@ -13,6 +13,7 @@ from weightzoo.config import (  # noqa: E402
     ConfigError,
     experiment_settings,
     gpus_per_training_job,
+    group_settings,
     plan_jobs,
     resolve_path,
     validate_config,

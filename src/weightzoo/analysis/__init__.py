@@ -5,5 +5,6 @@ Modules here never draw; :mod:`weightzoo.figures` draws from what they compute.
 * :mod:`.features` — the features table, one row per (trial, layer, state)
   (``results/features/<experiment>.parquet``, columns in ``docs/features.md``);
 * :mod:`.trials` — zoos paired with their groups, per-trial feature arrays and weight
-  samples for the figures that need more than the table (KDEs, t-SNE descriptors).
+  samples for the figures that need more than the table (KDEs, t-SNE descriptors);
+* :mod:`.predict` — final test accuracy predicted from the features table (issue 9 §3).
 """

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import matplotlib
 
@@ -33,7 +33,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..groups import ALL_GROUPS, BETWEEN, GROUPS
+from ..groups import ALL_GROUPS, BETWEEN, GROUPS, describe_group_rules
 from ..io import atomic_output
 
 GROUP_COLORS = {
@@ -82,8 +82,24 @@ def new_figure(nrows: int, ncols: int, panel_size: tuple[float, float] = (3.6, 3
     return fig, axes
 
 
-def set_titles(fig: Figure, title: str, caption: str) -> None:
-    """Suptitle naming the figure like the paper, and a wrapped caption below the panels."""
+_GROUP_RULES: dict[str, str] = {}  # experiment -> group rule, for captions (draw_figure sets)
+
+
+def state_group_rules(rules: Mapping[str, str]) -> None:
+    """Name these rules (experiment -> ``bands`` / ``relative``) in every caption that
+    :func:`set_titles` writes from now on (:func:`weightzoo.pipeline.draw_figure` calls it)."""
+    _GROUP_RULES.clear()
+    _GROUP_RULES.update(rules)
+
+
+def set_titles(
+    fig: Figure, title: str, caption: str, group_rules: Mapping[str, str] | None = None
+) -> None:
+    """Suptitle naming the figure like the paper, and a wrapped caption below the panels
+    that ends with the rule that made the groups (``group_rules``; default: the ones
+    given to :func:`state_group_rules`)."""
+    rules = _GROUP_RULES if group_rules is None else group_rules
+    caption = f"{caption} {describe_group_rules(rules)}".strip()
     fig.suptitle(title, fontsize=12)
     width_chars = max(60, int(fig.get_figwidth() * 15))
     fig.supxlabel(textwrap.fill(caption, width_chars), fontsize=8)

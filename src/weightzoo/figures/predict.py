@@ -1,0 +1,110 @@
+"""Predicted vs true final test accuracy of one experiment (issue 9 §3), drawn from the
+out-of-fold predictions that :mod:`weightzoo.analysis.predict` saved: columns = the three
+inputs (final weights, architecture, initial weights), rows = 5-fold CV and
+leave-one-architecture-out; one dot per trial, coloured by accuracy group, the diagonal
+is a perfect prediction. Drawing only: every number shown is read from the files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from ..analysis.predict import FEATURE_SETS, VALIDATIONS, read_oof, read_results
+from ..groups import group_counts
+from .common import (
+    add_group_legend,
+    dataset_label,
+    model_label,
+    new_figure,
+    note_panel,
+    save_figure,
+    scatter_by_group,
+    set_titles,
+)
+
+FEATURE_TITLES = {
+    "final_weights": "final weights",
+    "architecture": "architecture only",
+    "initial_weights": "initial weights",
+}
+VALIDATION_TITLES = {"cv5": "5-fold CV", "loao": "leave one architecture out"}
+
+
+def _num(value: float) -> str:
+    return f"{value:.2f}" if np.isfinite(value) else "–"  # undefined (e.g. no ranking)
+
+
+def _panel(ax: Axes, points: pd.DataFrame, row: pd.Series | None, title: str) -> None:
+    ax.set_title(title, fontsize=9)
+    if row is None or row["status"] != "ok" or points.empty:
+        reason = "not computed" if row is None else row["reason"] or "no predictions"
+        note_panel(ax, f"skipped: {reason}")
+        return
+    true, predicted = points["true"].to_numpy(float), points["predicted"].to_numpy(float)
+    scatter_by_group(ax, true, predicted, points["group"].to_numpy(dtype=str))
+    lo = float(np.nanmin([true.min(), predicted.min()]))
+    hi = float(np.nanmax([true.max(), predicted.max()]))
+    ax.plot([lo, hi], [lo, hi], color="0.3", linewidth=0.8, linestyle="--")
+    ax.text(
+        0.03,
+        0.97,
+        f"R² = {_num(row['r2'])}\nτ = {_num(row['kendall_tau'])}\n"
+        f"τ within arch = {_num(row['tau_within_arch'])}\nn = {int(row['n_used'])}",
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=7,
+        bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0},
+    )
+    ax.set_xlabel("true final test accuracy (%)")
+    ax.set_ylabel("predicted (%)")
+
+
+def _rule_of(oof: pd.DataFrame) -> str:
+    rules = sorted(set(oof["group_rule"].astype(str))) if len(oof) else ["bands"]
+    return ",".join(rules)
+
+
+def make(results_path, oof_path, out_pdf, out_png, *, regressor: str = "hgb", dpi=150) -> None:
+    """Draw the predicted-vs-true figure of one experiment's predictor files."""
+    results, oof = read_results(results_path), read_oof(oof_path)
+    if results.empty:
+        raise ValueError(f"{results_path}: no predictor results to draw")
+    first = results.iloc[0]
+    fig, axes = new_figure(len(VALIDATIONS), len(FEATURE_SETS), (3.4, 3.1))
+    mine = oof[oof["regressor"] == regressor]
+    counts = None
+    for i, validation in enumerate(VALIDATIONS):
+        for j, feature_set in enumerate(FEATURE_SETS):
+            match = results[
+                (results["features"] == feature_set)
+                & (results["validation"] == validation)
+                & (results["regressor"] == regressor)
+            ]
+            points = mine[(mine["features"] == feature_set) & (mine["validation"] == validation)]
+            if counts is None and not points.empty:
+                counts = group_counts(points["group"].astype(str))
+            _panel(
+                axes[i, j],
+                points,
+                None if match.empty else match.iloc[0],
+                f"{FEATURE_TITLES[feature_set]} — {VALIDATION_TITLES[validation]}",
+            )
+    if counts is not None:
+        add_group_legend(axes[0, 0], counts)
+    name = f"{model_label(first['model'])} {dataset_label(first['dataset'])}"
+    set_titles(
+        fig,
+        f"Final test accuracy predicted from weights, {name} ({regressor.upper()})",
+        "One dot per trial: its true final test accuracy (x) and the prediction of a model "
+        "fitted without it (y), coloured by accuracy group; dashed line = perfect "
+        "prediction. Columns: the predictor's input (per-layer statistics of the final "
+        "weights, the one-hot architecture, the same statistics of the initial weights). "
+        "Rows: 5-fold cross-validation, leave one architecture out (the held-out width was "
+        "never seen). τ = Kendall's τ; τ within arch = τ inside each architecture, "
+        "weighted by its trials.",
+        group_rules={str(first["experiment"]): _rule_of(oof)},
+    )
+    save_figure(fig, out_pdf, out_png, dpi)

@@ -1,0 +1,63 @@
+# Stage 5 (issue 9 §3): final test accuracy predicted from weight features, per experiment
+# (HistGradientBoosting + ridge; 5-fold CV and leave-one-architecture-out), one table over
+# all experiments and a predicted-vs-true figure per experiment. docs/predict.md.
+
+PREDICT_FILES = [
+    *expand("results/predict/{experiment}.csv", experiment=EXPERIMENTS),
+    *expand("results/predict/{experiment}.{ext}", experiment=EXPERIMENTS, ext=("pdf", "png")),
+    "results/predict/predict.md",
+]
+
+
+rule predict:
+    input:
+        features="results/features/{experiment}.parquet",
+        code=package_code("analysis/predict.py", "io.py"),
+    output:
+        results="results/predict/{experiment}.csv",
+        oof="results/predict/{experiment}.oof.csv",
+    log:
+        "results/logs/predict/{experiment}.log",
+    benchmark:
+        "results/benchmarks/predict/{experiment}.tsv"
+    threads: 1  # small trees on a few hundred trials: more threads only add overhead
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/predict.py"
+
+
+rule predict_table:
+    input:
+        results=expand("results/predict/{experiment}.csv", experiment=EXPERIMENTS),
+        code=package_code("analysis/predict.py"),
+    output:
+        "results/predict/predict.md",
+    log:
+        "results/logs/predict_table.log",
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/predict_table.py"
+
+
+rule predict_figure:
+    input:
+        results="results/predict/{experiment}.csv",
+        oof="results/predict/{experiment}.oof.csv",
+        code=package_code("figures/predict.py", "figures/common.py", "analysis/predict.py"),
+    output:
+        pdf="results/predict/{experiment}.pdf",
+        png="results/predict/{experiment}.png",
+    log:
+        "results/logs/predict_figure/{experiment}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/predict_figure.py"
