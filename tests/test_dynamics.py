@@ -417,3 +417,18 @@ def test_features_are_computed_for_every_stored_epoch(zoo_with_checkpoints):
     final = df[(df["layer"] == "FC2") & (df["state"] == "final")].sort_values("trial_id")
     np.testing.assert_allclose(final["rwc_mean"], rwc.mean(axis=1), rtol=1e-12)
     assert df.loc[df["state"] == "initial", ["rwc", "rwc_mean", "travel"]].isna().all().all()
+
+
+def test_the_rwc_figure_draws_from_the_zoo_and_its_groups(zoo_with_checkpoints, tmp_path):
+    from weightzoo.figures import rwc
+    from weightzoo.figures.registry import FIGURES
+    from weightzoo.groups import assign_groups, write_groups_csv
+
+    path, _, _ = zoo_with_checkpoints
+    bands = {"low": [0, 50], "mid": [50, 90], "high": [90, 100]}
+    groups = tmp_path / "groups.csv"
+    write_groups_csv(assign_groups(zoo_io.read_zoo(path, weights=()).trials_table(), bands), groups)
+    pdf, png = tmp_path / "rwc.pdf", tmp_path / "rwc.png"
+    rwc.make([str(path)], [str(groups)], str(pdf), str(png), number=0)
+    assert pdf.stat().st_size > 1000 and png.stat().st_size > 1000
+    assert {f.name for f in FIGURES if f.module == "rwc"} == {"rwc_dnn", "rwc_cnn", "rwc_vit"}

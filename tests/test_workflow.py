@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from weightzoo.analysis.features import read_features
-from weightzoo.figures.registry import FIGURES
+from weightzoo.figures.registry import FIGURES, PAPER_FIGURES
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -123,7 +123,7 @@ def built(tmp_path_factory):
 
 def test_all_builds_table_figures_and_zoo(built):
     root, _ = built
-    assert len(ALL_FIGURES) == 13
+    assert len(PAPER_FIGURES) == 13 and len(ALL_FIGURES) == 13 + 3  # + RWC per model
     assert_all_figures_and_table2(root)
     table = (root / "results" / "tables" / "table2.md").read_text()
     for model in ("dnn", "cnn", "vit"):

@@ -18,10 +18,12 @@ class Figure:
     name: str  # file stem under results/figures/
     module: str  # module of weightzoo.figures with make(...)
     model: str | None  # the model family it shows; None = every experiment (Fig. 1)
-    number: int  # the paper's figure number, shown in the title
+    number: int  # the paper's figure number, shown in the title; 0: not in the paper
     reads: str = "zoo"  # "zoo" (zoo + groups files) or "features" (features tables)
     analysis: tuple[str, ...] = ("analysis/trials.py", "analysis/features.py")
 
+
+DYNAMICS_CODE = ("analysis/dynamics.py", "dynamics.py")
 
 FIGURES = (
     Figure("fig01_convergence", "fig01_convergence", None, 1),
@@ -43,7 +45,14 @@ FIGURES = (
         )
         for number, model in enumerate(("dnn", "cnn", "vit"), start=first)
     ),
+    # beyond the paper: RWC per layer over epochs (Agrawal et al. 2020), from the zoo's
+    # recorded layer dynamics (docs/dynamics.md)
+    *(
+        Figure(f"rwc_{model}", "rwc", model, 0, "zoo", (*Figure.analysis, *DYNAMICS_CODE))
+        for model in ("dnn", "cnn", "vit")
+    ),
 )
+PAPER_FIGURES = tuple(f for f in FIGURES if f.number > 0)
 
 
 def figures_for(models: Iterable[str]) -> dict[str, Figure]:
