@@ -11,10 +11,16 @@ rule figure:
         ),
     output:
         pdf="results/figures/{figure}.pdf",
-        png="results/figures/{figure}.png",
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category=lambda wc: FIGURES[wc.figure].section,
+            labels=lambda wc: {"figure": wc.figure},
+        ),
     params:
         module=lambda wc: FIGURES[wc.figure].module,
         number=lambda wc: FIGURES[wc.figure].number,
+        caption=lambda wc: FIGURES[wc.figure].caption,
         options=CONFIG["figures"],
     log:
         "results/logs/figures/{figure}.log",
