@@ -27,6 +27,9 @@ if not config:
 include: "workflow/rules/common.smk"
 
 
+report: "workflow/report/workflow.rst"
+
+
 # One working directory per run (Snakemake's convention: outputs under results/ relative to
 # it), chosen by the config so that the demo can never overwrite the paper's results. An
 # explicit `--directory` wins over it.
