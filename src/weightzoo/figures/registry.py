@@ -45,6 +45,10 @@ CAPTIONS = {
         "layer l (x) against layer l+1 (y), coloured by accuracy group."
     ),
     "tsne": "t-SNE of each trial's per-layer weight descriptor, coloured by accuracy group.",
+    "rwc": (
+        "Beyond the paper: relative weight change of each layer per epoch (Agrawal et al. "
+        "2020), median and interquartile band per accuracy group; rows are datasets."
+    ),
 }
 SECTIONS = {
     "convergence": "1 Convergence",
@@ -52,6 +56,7 @@ SECTIONS = {
     "weight_kde": "3 Weight distributions",
     "node_strength": "4 Node strength",
     "tsne": "5 Weight space (t-SNE)",
+    "rwc": "6 Training dynamics",
 }
 
 
@@ -89,7 +94,16 @@ FIGURES = (
     # beyond the paper: RWC per layer over epochs (Agrawal et al. 2020), from the zoo's
     # recorded layer dynamics (docs/dynamics.md)
     *(
-        Figure(f"rwc_{model}", "rwc", model, 0, "zoo", (*Figure.analysis, *DYNAMICS_CODE))
+        Figure(
+            f"rwc_{model}",
+            "rwc",
+            model,
+            0,
+            "zoo",
+            (*Figure.analysis, *DYNAMICS_CODE),
+            section=SECTIONS["rwc"],
+            caption=f"{model.upper()}. {CAPTIONS['rwc']}",
+        )
         for model in ("dnn", "cnn", "vit")
     ),
 )
