@@ -7,6 +7,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -432,3 +433,62 @@ def test_the_rwc_figure_draws_from_the_zoo_and_its_groups(zoo_with_checkpoints, 
     rwc.make([str(path)], [str(groups)], str(pdf), str(png), number=0)
     assert pdf.stat().st_size > 1000 and png.stat().st_size > 1000
     assert {f.name for f in FIGURES if f.module == "rwc"} == {"rwc_dnn", "rwc_cnn", "rwc_vit"}
+
+
+# --------------------------------------------------------------------------- the claim
+def layer_table(rwc: np.ndarray, archs: np.ndarray, experiment="dnn_digits") -> pd.DataFrame:
+    """A features-like table: final rows with ``rwc_mean`` of ``rwc`` ``[T, L]``."""
+    t, n_layers = rwc.shape
+    return pd.DataFrame(
+        {
+            "experiment": experiment,
+            "arch": np.repeat(archs, n_layers),
+            "trial_id": np.repeat(np.arange(t), n_layers),
+            "layer_index": np.tile(np.arange(n_layers), t),
+            "state": "final",
+            "rwc_mean": rwc.reshape(-1),
+        }
+    )
+
+
+def test_layer_order_tau_known_values():
+    from weightzoo.analysis.dynamics import layer_order_tau
+
+    tau = layer_order_tau(np.array([[1, 2, 3], [3, 2, 1], [1, 3, 2], [1, 1, 1.0]]))
+    np.testing.assert_allclose(tau, [1, -1, 1 / 3, 0])
+    assert np.isnan(layer_order_tau(np.ones((2, 1)))).all()
+
+
+@pytest.mark.parametrize(
+    ("order", "verdict"), [([1, 2, 3], "supported"), ([3, 2, 1], "contradicted")]
+)
+def test_a_planted_layer_order_is_found_pooled_and_within(order, verdict):
+    from weightzoo.analysis.dynamics import later_layers_change_more
+
+    rng = np.random.default_rng(0)
+    rwc = np.array(order, dtype=float) * rng.uniform(0.9, 1.1, size=(40, 3))  # [T, L]
+    archs = np.array(["h4-4"] * 20 + ["h8-8"] * 15 + ["h16-16"] * 5)  # h16-16: too few
+    table = later_layers_change_more(layer_table(rwc, archs), permutations=999, bootstrap=199)
+    assert list(table["scope"]) == ["pooled", "within"]
+    assert (table["verdict"] == verdict).all()
+    assert np.allclose(table["estimate"].abs(), 1.0) and (table["p_value"] < 0.01).all()
+    assert table["n"].tolist() == [40, 35] and table["n_strata"].tolist() == [1, 2]
+
+
+def test_no_layer_order_is_inconclusive():
+    from weightzoo.analysis.dynamics import later_layers_change_more
+
+    rwc = np.random.default_rng(1).lognormal(size=(60, 3))  # layers exchangeable
+    archs = np.array(["h4-4"] * 30 + ["h8-8"] * 30)
+    table = later_layers_change_more(layer_table(rwc, archs), permutations=999, bootstrap=199)
+    assert (table["verdict"] == "inconclusive").all()
+    assert ((table["ci_low"] < 0) & (table["ci_high"] > 0)).all()
+
+
+def test_too_few_trials_is_inconclusive_not_a_crash():
+    from weightzoo.analysis.dynamics import later_layers_change_more
+
+    rwc = np.tile([1.0, 2.0, 3.0], (4, 1))
+    table = later_layers_change_more(layer_table(rwc, np.array(["h4-4"] * 4)), min_trials=10)
+    assert (table["verdict"] == "inconclusive").all()
+    assert table["note"].str.startswith("too few trials").all()
