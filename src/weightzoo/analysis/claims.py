@@ -233,13 +233,22 @@ def contrast_test(
             ranks[pos_high].sum(axis=-1), pos_high.shape[-1], pos_rest.shape[-1]
         )
 
-    def resampled(idx):  # idx: per cell [B, n_cell] -> [B]
-        deltas = [stats.cliffs_delta(x[idx[2 * s]], x[idx[2 * s + 1]]) for s in range(len(strata))]
+    codes = [stats.value_codes(x[np.concatenate([h, r])]) for h, r in _pairs(strata)]
+
+    def resampled(idx):  # idx: per cell [B, n_cell] positions inside the cell -> [B]
+        deltas = [
+            stats.cliffs_delta_weighted(
+                codes[s],
+                stats.counts(idx[2 * s], len(h)),
+                stats.counts(idx[2 * s + 1], len(r)),
+            )
+            for s, (h, r) in enumerate(_pairs(strata))
+        ]
         return stats.combine(deltas, strata.weights)
 
     identity = [(h[None], r[None]) for h, r in zip(strata.high, strata.rest, strict=True)]
     observed = stats.combine([permuted(s, *hr) for s, hr in enumerate(identity)], strata.weights)[0]
-    null = stats.stratified_null(strata, permuted, settings.permutations, rng)
+    null = stats.stratified_null(strata, permuted, settings.permutations, settings.seed)
     ci = stats.bootstrap_cells(_cells(strata), resampled, settings.bootstrap, rng)[:2]
     high_rows = np.concatenate(strata.high)
     rest_rows = np.concatenate(strata.rest)
@@ -249,7 +258,11 @@ def contrast_test(
 
 
 def _cells(strata: stats.Strata) -> list[np.ndarray]:
-    return [c for pair in zip(strata.high, strata.rest, strict=True) for c in pair]
+    return [c for pair in _pairs(strata) for c in pair]
+
+
+def _pairs(strata: stats.Strata):
+    return zip(strata.high, strata.rest, strict=True)
 
 
 def _standardised_descriptors(
@@ -302,12 +315,12 @@ def silhouette_test(
     dist = {}
     for s, (rows, z) in _standardised_descriptors(x, strata).items():
         local[rows] = np.arange(len(rows))
-        dist[s] = cdist(z, z)  # [n_s, n_s]
+        dist[s] = cdist(z, z).astype(np.float32)  # [n_s, n_s]
 
     def permuted(s, pos_high, pos_rest):  # [P, n1], [P, n2] -> [P]
         d = dist[s]
         n1, n2 = pos_high.shape[-1], pos_rest.shape[-1]
-        label = np.zeros((len(pos_high), len(d)))  # [P, n_s] 1 = high
+        label = np.zeros((len(pos_high), len(d)), dtype=np.float32)  # [P, n_s] 1 = high
         np.put_along_axis(label, local[pos_high], 1.0, axis=1)
         to_high = label @ d  # [P, n_s] summed distance to the high trials (d symmetric)
         a = to_high / (n1 - 1)  # mean distance to the other high trials (d_ii = 0)
@@ -319,7 +332,7 @@ def silhouette_test(
     identity = [(h[None], r[None]) for h, r in zip(strata.high, strata.rest, strict=True)]
     per_stratum = [permuted(s, *hr)[0] for s, hr in enumerate(identity)]
     observed = stats.combine(per_stratum, strata.weights)
-    null = stats.stratified_null(strata, permuted, settings.permutations, rng)
+    null = stats.stratified_null(strata, permuted, settings.permutations, settings.seed)
     # CI: the high trials' own silhouettes (neighbours fixed) resampled; duplicated trials
     # in a resample would otherwise sit at distance 0 and inflate the clustering
     point_sil = np.zeros(len(x))
@@ -328,7 +341,8 @@ def silhouette_test(
 
     def resampled(idx):
         return stats.combine(
-            [point_sil[idx[s]].mean(axis=-1) for s in range(len(strata))], strata.weights
+            [point_sil[h[idx[s]]].mean(axis=-1) for s, h in enumerate(strata.high)],
+            strata.weights,
         )
 
     ci = stats.bootstrap_cells(list(strata.high), resampled, settings.bootstrap, rng)[:2]
@@ -354,22 +368,45 @@ def correlation_difference_test(
     if note:
         return _untested(strata, len(xy), note)
 
-    def rho(pos):  # [B, m] -> [B]
-        return stats.spearman_rows(xy[pos, 0], xy[pos, 1])
+    local = np.zeros(len(xy), dtype=np.intp)  # row -> position inside its stratum (high first)
+    codes = []
+    for h, r in _pairs(strata):
+        rows = np.concatenate([h, r])
+        local[rows] = np.arange(len(rows))
+        codes.append((stats.value_codes(xy[rows, 0]), stats.value_codes(xy[rows, 1])))
 
-    def difference(s, pos_high, pos_rest):
-        return rho(pos_high) - rho(pos_rest)
+    def rho_difference(s, w_high, w_rest):  # multiplicities [B, n_s] each -> 3 x [B]
+        rho_high = stats.spearman_weighted(*codes[s], w_high)
+        rho_rest = stats.spearman_weighted(*codes[s], w_rest)
+        return rho_high - rho_rest, rho_high, rho_rest
 
-    def resampled(idx):
-        return stats.combine(
-            [difference(s, idx[2 * s], idx[2 * s + 1]) for s in range(len(strata))],
-            strata.weights,
-        )
+    def permuted(s, pos_high, pos_rest):  # [P, n1], [P, n2] -> [P]
+        w_high = np.zeros((len(pos_high), len(codes[s][0])))
+        np.put_along_axis(w_high, local[pos_high], 1.0, axis=1)
+        return rho_difference(s, w_high, 1 - w_high)[0]
 
-    identity = [(h[None], r[None]) for h, r in zip(strata.high, strata.rest, strict=True)]
-    rho_high = stats.combine([rho(h) for h, _ in identity], strata.weights)[0]
-    rho_rest = stats.combine([rho(r) for _, r in identity], strata.weights)[0]
-    null = stats.stratified_null(strata, difference, settings.permutations, rng)
+    def resampled(idx):  # per cell [B, n_cell] -> [B]
+        diffs = []
+        for s, (h, r) in enumerate(_pairs(strata)):
+            w_high = stats.counts(idx[2 * s], len(h))
+            w_rest = stats.counts(idx[2 * s + 1], len(r))
+            diffs.append(
+                rho_difference(
+                    s,
+                    np.pad(w_high, ((0, 0), (0, len(r)))),
+                    np.pad(w_rest, ((0, 0), (len(h), 0))),
+                )[0]
+            )
+        return stats.combine(diffs, strata.weights)
+
+    observed = [
+        rho_difference(s, (np.arange(len(h) + len(r)) < len(h))[None] * 1.0,
+                       (np.arange(len(h) + len(r)) >= len(h))[None] * 1.0)
+        for s, (h, r) in enumerate(_pairs(strata))
+    ]  # fmt: skip
+    rho_high = stats.combine([o[1] for o in observed], strata.weights)[0]
+    rho_rest = stats.combine([o[2] for o in observed], strata.weights)[0]
+    null = stats.stratified_null(strata, permuted, settings.permutations, settings.seed)
     ci = stats.bootstrap_cells(_cells(strata), resampled, settings.bootstrap, rng)[:2]
     return _finish(strata, rho_high - rho_rest, null, ci, settings, rho_high, rho_rest)
 
@@ -386,21 +423,26 @@ def final_layer_gap_test(
         return _untested(strata, len(std), note or "fewer than two layers")
     others = [c for c in range(std.shape[1]) if c != final_col]
 
-    def gaps(idx):  # per cell [B, n] -> [B, L] combined gap (-delta) per layer
-        per_stratum = [
-            -stats.cliffs_delta(
-                np.moveaxis(std[idx[2 * s]], -1, 0), np.moveaxis(std[idx[2 * s + 1]], -1, 0)
-            ).T
-            for s in range(len(strata))
-        ]
+    codes = [
+        [stats.value_codes(std[np.concatenate([h, r]), col]) for col in range(std.shape[1])]
+        for h, r in _pairs(strata)
+    ]
+
+    def gaps(idx):  # per cell [B, n_cell] -> [B, L] combined gap (-delta) per layer
+        per_stratum = []
+        for s, (h, r) in enumerate(_pairs(strata)):
+            w_high = stats.counts(idx[2 * s], len(h))
+            w_rest = stats.counts(idx[2 * s + 1], len(r))
+            per_stratum.append(
+                np.stack([-stats.cliffs_delta_weighted(c, w_high, w_rest) for c in codes[s]], 1)
+            )
         return stats.combine(per_stratum, strata.weights)
 
     def difference(idx):
         g = gaps(idx)
         return g[:, final_col] - g[:, others].max(axis=1)
 
-    identity = [c[None] for c in _cells(strata)]
-    g0 = gaps(identity)[0]
+    g0 = gaps([np.arange(len(c))[None] for c in _cells(strata)])[0]
     observed = g0[final_col] - g0[others].max()
     lo, hi, dist = stats.bootstrap_cells(_cells(strata), difference, settings.bootstrap, rng)
     return _finish(
@@ -443,16 +485,24 @@ def accuracy_correlation_test(
     observed = stats.combine(
         [stats.pearson_rows(a, b) for a, b in zip(rx, ry, strict=True)], weights
     )
-    null = []
+    perms = [stats.shared_permutations(c, settings.permutations, settings.seed) for c in cells]
+    null, start = [], 0
     for size in stats.perm_batches(settings.permutations, max(len(c) for c in cells)):
         rhos = [
-            stats.pearson_rows(a[None], b[stats.permutations_of(len(b), size, rng)])
-            for a, b in zip(rx, ry, strict=True)
+            stats.pearson_rows(a[None], b[p[start : start + size]])
+            for a, b, p in zip(rx, ry, perms, strict=True)
         ]
         null.append(stats.combine(rhos, weights))
+        start += size
 
-    def resampled(idx):
-        return stats.combine([stats.spearman_rows(x[i], accuracy[i]) for i in idx], weights)
+    cell_codes = [(stats.value_codes(x[c]), stats.value_codes(accuracy[c])) for c in cells]
+
+    def resampled(idx):  # per cell [B, n_cell] -> [B]
+        rhos = [
+            stats.spearman_weighted(*cell_codes[k], stats.counts(i, len(cells[k])))
+            for k, i in enumerate(idx)
+        ]
+        return stats.combine(rhos, weights)
 
     ci = stats.bootstrap_cells(cells, resampled, settings.bootstrap, rng)[:2]
     strata = stats.Strata(tuple(cells), tuple(np.empty(0, int) for _ in cells))
@@ -537,11 +587,9 @@ def _accuracy_rows(exp, layer_df, model, settings) -> list[dict]:
         *((f"arch={a}", i) for i, a in arch_names.items()),
     ]
     rows = []
-    for claim, (column, sign) in {
-        **UNIVARIATE,
-        "5b": (STRENGTH, -1 if model == "vit" else +1),
-    }.items():
-        for scope, arch_index in scopes:
+    statistics = {**UNIVARIATE, "5b": (STRENGTH, -1 if model == "vit" else +1)}
+    for scope, arch_index in scopes:  # scope outer: its permutations serve every statistic
+        for claim, (column, sign) in statistics.items():
             sel = np.ones(len(use), dtype=bool) if arch_index is None else codes == arch_index
             out = accuracy_correlation_test(
                 use[column].to_numpy(dtype=float)[sel],

@@ -17,7 +17,9 @@ on its own, i.e. a stratified bootstrap.
 
 from __future__ import annotations
 
+import functools
 import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -105,7 +107,24 @@ def bootstrap_pvalue(estimate: float, distribution: np.ndarray) -> float:
 
 def permutations_of(n: int, n_perm: int, rng: np.random.Generator) -> np.ndarray:
     """``[n_perm, n]`` independent uniform random permutations of ``range(n)``."""
-    return np.argsort(rng.random((n_perm, n)), axis=1)
+    return rng.permuted(np.tile(np.arange(n, dtype=np.int32), (n_perm, 1)), axis=1)
+
+
+def shared_permutations(rows: np.ndarray, n_perm: int, seed: int) -> np.ndarray:
+    """``[n_perm, len(rows)]`` permutations of the positions of ``rows``, drawn from ``seed``
+    and the rows themselves, so every test of the same trials (claims 1, 2, 4, 5b of one
+    layer) reuses one set of relabellings instead of drawing its own. Each test stays a
+    valid permutation test; their null draws are shared, not independent."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return _cached_permutations(rows.tobytes(), len(rows), n_perm, seed)
+
+
+@functools.lru_cache(maxsize=8)  # the tests of one layer come one scope after the other
+def _cached_permutations(key: bytes, n: int, n_perm: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, zlib.crc32(key)])
+    perms = permutations_of(n, n_perm, rng)
+    perms.flags.writeable = False
+    return perms
 
 
 def perm_batches(n_perm: int, n: int) -> list[int]:
@@ -118,22 +137,24 @@ def stratified_null(
     strata: Strata,
     stratum_effect: Callable[[int, np.ndarray, np.ndarray], np.ndarray],
     n_perm: int,
-    rng: np.random.Generator,
+    seed: int,
 ) -> np.ndarray:
     """``[n_perm]`` combined effects with the labels permuted inside each stratum.
 
     ``stratum_effect(s, pos_high [P, n1], pos_rest [P, n2])`` gets row positions (into the
     caller's arrays) of stratum ``s`` under ``P`` relabellings and returns ``[P]`` effects.
     """
+    rows = [np.concatenate([h, r]) for h, r in zip(strata.high, strata.rest, strict=True)]
+    perms = [shared_permutations(r, n_perm, seed) for r in rows]
     out = []
-    n_max = max(len(h) + len(r) for h, r in zip(strata.high, strata.rest, strict=True))
-    for size in perm_batches(n_perm, n_max):
+    start = 0
+    for size in perm_batches(n_perm, max(len(r) for r in rows)):
         effects = []
-        for s, (h, r) in enumerate(zip(strata.high, strata.rest, strict=True)):
-            rows = np.concatenate([h, r])
-            perm = rows[permutations_of(len(rows), size, rng)]  # [P, n_s]
+        for s, (h, r) in enumerate(zip(strata.high, rows, strict=True)):
+            perm = r[perms[s][start : start + size]]  # [P, n_s] rows
             effects.append(stratum_effect(s, perm[:, : len(h)], perm[:, len(h) :]))
         out.append(combine(effects, strata.weights))
+        start += size
     return np.concatenate(out)
 
 
@@ -146,9 +167,10 @@ def bootstrap_cells(
 ) -> tuple[float, float, np.ndarray]:
     """Percentile CI of ``statistic`` with each cell (array of row positions, e.g. one
     group of one stratum) resampled on its own: ``scipy.stats.bootstrap`` on the positions.
-    ``statistic(idx)`` gets one ``[B, n_cell]`` position array per cell and returns ``[B]``.
-    Returns the interval and the bootstrap distribution."""
-    cells = [np.asarray(c, dtype=float) for c in cells]
+    ``statistic(idx)`` gets, per cell, ``[B, n_cell]`` positions *inside the cell*
+    (``cell[idx]`` are rows; :func:`counts` turns them into multiplicities) and returns
+    ``[B]``. Returns the interval and the bootstrap distribution."""
+    cells = [np.arange(len(c), dtype=float) for c in cells]
 
     def on_positions(*resampled, axis=-1):
         return statistic([np.atleast_2d(c).astype(np.intp) for c in resampled])
@@ -176,6 +198,56 @@ def bootstrap_cells(
 
 
 # ------------------------------------------------------------------------ effects
+# Resamples and relabellings are handled as per-trial multiplicities ``w [B, n]`` (how often
+# each trial is in resample b: 0/1 for a group under relabelling, 0..n for a bootstrap
+# resample): ranks of a multiset then need one pass over trials sorted once, not a sort per
+# resample.
+
+
+def counts(local: np.ndarray, n: int) -> np.ndarray:
+    """``[B, n]`` multiplicities of the positions ``local [B, m]`` (each in ``range(n)``)."""
+    b = local.shape[0]
+    flat = (local + n * np.arange(b)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
+
+
+def value_codes(x: np.ndarray) -> np.ndarray:
+    """Dense codes 0..u-1 of ``x`` (equal values share one code, order kept)."""
+    return np.unique(x, return_inverse=True)[1].reshape(-1)
+
+
+def weighted_midranks(codes: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``[B, n]`` mid-rank of each trial's value inside the multiset ``w [B, n]`` (ties
+    averaged, as ``scipy.stats.rankdata``); meaningful where ``w > 0``."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    per_code = np.add.reduceat(w[:, order], starts, axis=1)  # [B, u] multiplicity per value
+    below = np.cumsum(per_code, axis=1) - per_code  # [B, u] values strictly smaller
+    return (below + (per_code + 1) / 2)[:, codes]
+
+
+def cliffs_delta_weighted(codes: np.ndarray, w_high: np.ndarray, w_rest: np.ndarray):
+    """Cliff's delta of the multisets ``w_high [B, n1]`` vs ``w_rest [B, n2]`` of the values
+    coded ``codes [n1 + n2]`` (high trials first)."""
+    w = np.concatenate([w_high, w_rest], axis=1)
+    ranks = weighted_midranks(codes, w)
+    n1 = w_high.shape[1]
+    m1, m2 = w_high.sum(axis=1), w_rest.sum(axis=1)
+    rank_sum = (w_high * ranks[:, :n1]).sum(axis=1)
+    return 2 * (rank_sum - m1 * (m1 + 1) / 2) / (m1 * m2) - 1
+
+
+def spearman_weighted(codes_x: np.ndarray, codes_y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``[B]`` Spearman's rho of the multisets ``w [B, n]`` of pairs (NaN if constant)."""
+    rx = weighted_midranks(codes_x, w)
+    ry = weighted_midranks(codes_y, w)
+    m = w.sum(axis=1, keepdims=True)
+    rx = rx - (w * rx).sum(axis=1, keepdims=True) / m
+    ry = ry - (w * ry).sum(axis=1, keepdims=True) / m
+    denom = np.sqrt((w * rx**2).sum(axis=1) * (w * ry**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (w * rx * ry).sum(axis=1) / denom
 
 
 def cliffs_delta_from_ranks(rank_sum_high: np.ndarray, n1: int, n2: int) -> np.ndarray:
