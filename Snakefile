@@ -32,6 +32,7 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/features.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -47,5 +48,6 @@ localrules:
 rule all:
     input:
         TABLE2,
+        FEATURE_FILES,
         FIGURE_FILES,
     default_target: True

@@ -149,3 +149,20 @@ def draw_figure(
     kwargs = {**figure_kwargs(make, options), "number": number}
     log.info("drawing %s from %d experiments with %s", module, len(list(zoo_paths)), kwargs)
     make(list(zoo_paths), list(group_paths), str(out_pdf), str(out_png), **kwargs)
+
+
+def features(zoo_path, groups_path, out_path) -> None:
+    """The features table of one experiment (``results/features/<experiment>.parquet``)."""
+    from .analysis.features import features_from_file, write_features
+    from .groups import read_groups_csv
+
+    df = features_from_file(zoo_path, read_groups_csv(groups_path))
+    write_features(df, out_path)
+    log.info(
+        "%s: %d rows (%d trials x layers x states), %d non-finite rows; wrote %s",
+        df["experiment"].iat[0] if len(df) else zoo_path,
+        len(df),
+        df["trial"].nunique(),
+        int(df["nonfinite"].sum()),
+        out_path,
+    )

@@ -31,6 +31,7 @@ MODELS = sorted({e["model"] for e in EXPERIMENTS.values()})
 FIGURES = figures_for(MODELS)  # {figure name: Figure(module, model)}
 
 TABLE2 = ["results/tables/table2.csv", "results/tables/table2.md"]
+FEATURE_FILES = [f"results/features/{e}.parquet" for e in EXPERIMENTS]
 FIGURE_FILES = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("pdf", "png")]
 
 
