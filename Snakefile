@@ -34,6 +34,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/claims.smk"
 
 
 # cheap rules run on the submit host, never as cluster jobs (prepare_data too: compute
@@ -50,4 +51,5 @@ rule all:
         TABLE2,
         FEATURE_FILES,
         FIGURE_FILES,
+        CLAIMS_FILES,
     default_target: True

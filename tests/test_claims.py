@@ -36,10 +36,12 @@ def features_table(
     ``arch_groups``: per architecture, trials per group; ``std_of(arch_index, group, layer,
     rng)``: a trial's weight std of that layer; the other weight statistics follow from it
     (a normal distribution) with small noise. ``accuracy_of(arch_index, group, rng)``: the
-    trial's accuracy (default: a value inside the group's band)."""
+    trial's accuracy (default: a value inside the group's band). Trial ids restart in each
+    architecture, as in a zoo."""
     bands = {"non": (10, 10), "low": (30, 60), "mid": (60, 85), "high": (90, 100)}
-    rows, trial_id = [], 0
+    rows = []
     for arch_index, counts in enumerate(arch_groups):
+        trial_id = 0  # as in a zoo: trial ids count per architecture
         for group, count in counts.items():
             for _ in range(count):
                 acc = (

@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .analysis.claims import config_defaults as claims_defaults
 from .data import IMAGE_SHAPES, NUM_CLASSES
 from .models import get_family
 from .trainer import TrainSettings, resolve_device, trial_seed
@@ -49,6 +50,7 @@ DEFAULTS: dict = {
         "kde_max_points": 20000,
         "seed": 0,
     },
+    "claims": claims_defaults(),  # weightzoo.analysis.claims.ClaimSettings
 }
 
 

@@ -91,6 +91,7 @@ CLAIMS = {
 # high-vs-low/mid contrast, which is also the expected sign of its correlation with accuracy)
 UNIVARIATE = {"1": ("w_std", -1), "4a": ("w_kurtosis", +1), "4b": ("w_frac_near_zero", +1)}
 STRENGTH = "strength_mean"
+TRIAL_KEY = ["arch", "trial_id"]  # a zoo numbers trials per architecture
 
 COLUMNS = (
     "experiment",
@@ -124,7 +125,7 @@ class ClaimSettings:
     """The ``claims:`` config block (defaults documented in config/config.yaml)."""
 
     min_trials: int = 10  # fewest trials per group (or per correlation) to test at all
-    permutations: int = 9999  # label permutations per p-value
+    permutations: int = 4999  # label permutations per p-value
     bootstrap: int = 999  # bootstrap resamples per confidence interval
     alpha: float = 0.05  # BH false discovery rate of a "supported"/"contradicted" verdict
     seed: int = 0
@@ -138,6 +139,11 @@ class ClaimSettings:
         if unknown:
             raise ValueError(f"claims: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
         return cls(**claims, accuracy=accuracy)
+
+
+def config_defaults() -> dict:
+    """The ``claims:`` config keys with their defaults (``config.DEFAULTS`` takes them here)."""
+    return {f.name: f.default for f in fields(ClaimSettings) if f.name != "accuracy"}
 
 
 @dataclass
@@ -507,7 +513,7 @@ def accuracy_correlation_test(
     ci = stats.bootstrap_cells(cells, resampled, settings.bootstrap, rng)[:2]
     strata = stats.Strata(tuple(cells), tuple(np.empty(0, int) for _ in cells))
     out = _finish(strata, observed, np.concatenate(null), ci, settings)
-    out.n, out.n_high, out.n_rest = n, 0, 0
+    out.n = n
     return out
 
 
@@ -599,6 +605,9 @@ def _accuracy_rows(exp, layer_df, model, settings) -> list[dict]:
                 settings,
                 _rng(settings, exp["experiment"], layer, claim, "accuracy", scope),
             )
+            used = use[sel & use[column].notna().to_numpy()]
+            out.n_high = int((used["group"] == HIGH).sum())
+            out.n_rest = int(used["group"].isin(REST).sum())
             rows.append(
                 _row(exp, claim, "accuracy", scope, layer, column, "Spearman rho", sign, out)
             )
@@ -607,8 +616,8 @@ def _accuracy_rows(exp, layer_df, model, settings) -> list[dict]:
 
 def _pair_rows(exp, final, layers, settings) -> list[dict]:
     comp = final[final["group"].isin((HIGH, *REST))]
-    wide = comp.pivot_table(index="trial_id", columns="layer", values=STRENGTH, aggfunc="first")
-    info = comp.groupby("trial_id")[["group", "arch_index"]].first().loc[wide.index]
+    wide = comp.pivot_table(index=TRIAL_KEY, columns="layer", values=STRENGTH, aggfunc="first")
+    info = comp.groupby(TRIAL_KEY)[["group", "arch_index"]].first().loc[wide.index]
     is_high = (info["group"] == HIGH).to_numpy()
     codes = info["arch_index"].to_numpy()
     rows = []
@@ -628,11 +637,11 @@ def _pair_rows(exp, final, layers, settings) -> list[dict]:
 
 def _final_gap_rows(exp, final, settings) -> list[dict]:
     comp = final[final["group"].isin((HIGH, *REST))].copy()
-    last = comp.groupby("trial_id")["layer_index"].transform("max")
+    last = comp.groupby(TRIAL_KEY)["layer_index"].transform("max")
     final_labels = sorted(set(comp.loc[comp["layer_index"] == last, "layer"]))
     comp["key"] = np.where(comp["layer_index"] == last, "(final)", comp["layer"])
-    wide = comp.pivot_table(index="trial_id", columns="key", values="w_std", aggfunc="first")
-    info = comp.groupby("trial_id")[["group", "arch_index"]].first().loc[wide.index]
+    wide = comp.pivot_table(index=TRIAL_KEY, columns="key", values="w_std", aggfunc="first")
+    info = comp.groupby(TRIAL_KEY)[["group", "arch_index"]].first().loc[wide.index]
     final_col = list(wide.columns).index("(final)") if "(final)" in wide.columns else 0
     rows = []
     for scope in SCOPES:
@@ -735,34 +744,64 @@ def _verdicts(table: pd.DataFrame, settings: ClaimSettings) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- output
 
 
+ACCURACY_LABELS = {"1": "std", "4a": "kurtosis", "4b": "mass near 0", "5b": "mean strength"}
+
+
+def test_rows() -> list[tuple[str, str, str]]:
+    """(claim, test, label) of the summary grid rows, in order: the group claims, then the
+    rank correlations with accuracy."""
+    rows = [(c, "layers" if c == "3" else "group", f"{c}: {text}") for c, text in CLAIMS.items()]
+    rows += [
+        (c, "accuracy", f"{c}: rank correlation of {ACCURACY_LABELS[c]} with accuracy")
+        for c in (*UNIVARIATE, "5b")
+    ]
+    return rows
+
+
+def column_order(df: pd.DataFrame) -> list[str]:
+    """The ``layer`` values of one experiment's rows: layers (input side first), then the
+    layer pairs of claim 5a, then claim 3's "final vs others"."""
+    layers = list(dict.fromkeys(df.loc[df["test"] == "accuracy", "layer"]))
+    pairs = list(dict.fromkeys(df.loc[df["claim"] == "5a", "layer"]))
+    rest = [c for c in dict.fromkeys(df["layer"]) if c not in layers and c not in pairs]
+    return layers + pairs + rest
+
+
+def verdict_cell(row: Mapping) -> str:
+    """One scope's verdict in the Markdown grid: yes / NO / ? (tested) or n/a (untested)."""
+    if not np.isfinite(row["p_value"]):
+        return "n/a"
+    return {"supported": "yes", "contradicted": "NO", "inconclusive": "?"}[row["verdict"]]
+
+
 def claims_markdown(table: pd.DataFrame, settings: ClaimSettings) -> str:
-    """A verdict grid per experiment (claim x layer, "pooled / within") and the detail rows."""
+    """A verdict grid per experiment (test x layer, "pooled / within") and the detail rows."""
     lines = [
         "# The paper's claims, tested",
         "",
-        f"high vs {REST_LABEL} trials, final weights; verdict: BH q < {settings.alpha} and the "
-        "95 % CI on the expected side of 0 = supported, on the other side = contradicted, "
-        "else inconclusive (docs/claims.md). Cells: pooled / within architecture.",
+        f"High vs {REST_LABEL} trials, final weights. Verdicts: yes = supported (BH q < "
+        f"{settings.alpha} and the 95 % CI on the expected side of 0), NO = contradicted "
+        "(CI on the other side), ? = inconclusive, n/a = not testable (too few trials; "
+        "within: no architecture holds both groups). Cells: pooled / within architecture. "
+        "Method: docs/claims.md.",
         "",
     ]
-    short = {"supported": "yes", "contradicted": "NO", "inconclusive": "?"}
     for experiment, df in table.groupby("experiment", sort=False):
         lines += [f"## {experiment}", ""]
-        group = df[df["test"] != "accuracy"]
-        layers = list(dict.fromkeys(group["layer"]))
-        lines.append("| claim | " + " | ".join(layers) + " |")
-        lines.append("|---|" + "---|" * len(layers))
-        for claim in CLAIMS:
+        columns = column_order(df)
+        lines.append("| claim | " + " | ".join(columns) + " |")
+        lines.append("|---|" + "---|" * len(columns))
+        for claim, test, label in test_rows():
             cells = []
-            for layer in layers:
-                sel = group[(group["claim"] == claim) & (group["layer"] == layer)]
-                verdicts = sel.set_index("scope")["verdict"]
-                cells.append(" / ".join(short[verdicts[s]] for s in SCOPES if s in verdicts) or "")
+            for column in columns:
+                sel = df[(df["claim"] == claim) & (df["test"] == test) & (df["layer"] == column)]
+                by_scope = {r["scope"]: r for _, r in sel.iterrows()}
+                cells.append(" / ".join(verdict_cell(by_scope[s]) for s in SCOPES if s in by_scope))
             if any(cells):
-                lines.append(f"| {claim}: {CLAIMS[claim]} | " + " | ".join(cells) + " |")
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
-        "## All rows (accuracy correlations: pooled and within only; per architecture in the CSV)",
+        "## All rows (rank correlations per architecture: in claims.csv)",
         "",
     ]
     detail = table[~table["scope"].str.startswith("arch=")]

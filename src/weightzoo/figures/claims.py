@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch, Rectangle
 
-from ..analysis.claims import CLAIMS, SCOPES, UNIVARIATE
+from ..analysis.claims import SCOPES, column_order, test_rows
 from .common import dataset_label, model_label, save_figure, set_titles
 from .common import new_figure as _new_figure
 
@@ -25,26 +25,6 @@ VERDICT_COLORS = {
     "inconclusive": "#d9d9d9",
     "untested": "#ffffff",
 }
-ACCURACY_LABELS = {"1": "std", "4a": "kurtosis", "4b": "mass near 0", "5b": "mean strength"}
-
-
-def _test_rows() -> list[tuple[str, str, str]]:
-    """(claim, test kind, row label) in drawing order."""
-    kind = {"3": "layers"}
-    rows = [(c, kind.get(c, "group"), f"{c}: {text}") for c, text in CLAIMS.items()]
-    rows += [
-        (c, "accuracy", f"rank corr. of {ACCURACY_LABELS[c]} with accuracy")
-        for c in (*UNIVARIATE, "5b")
-    ]
-    return rows
-
-
-def _columns(df: pd.DataFrame) -> list[str]:
-    """Layers first, then pairs (claim 5a), then "final vs others" (claim 3)."""
-    layers = list(dict.fromkeys(df.loc[df["claim"].isin(["1", "2", "6"]), "layer"]))
-    pairs = list(dict.fromkeys(df.loc[df["claim"] == "5a", "layer"]))
-    others = [c for c in dict.fromkeys(df["layer"]) if c not in layers and c not in pairs]
-    return layers + pairs + others
 
 
 def _cell_color(row: pd.Series | None) -> str:
@@ -56,8 +36,8 @@ def _cell_color(row: pd.Series | None) -> str:
 
 
 def draw_experiment(ax, df: pd.DataFrame, title: str) -> None:
-    tests = _test_rows()
-    columns = _columns(df)
+    tests = test_rows()
+    columns = column_order(df)
     lookup = {
         (r["claim"], r["test"], r["layer"], r["scope"]): r
         for _, r in df[df["scope"].isin(SCOPES)].iterrows()
@@ -91,7 +71,9 @@ def draw_experiment(ax, df: pd.DataFrame, title: str) -> None:
 def make(table: pd.DataFrame, out_pdf: str | os.PathLike, out_png: str | os.PathLike) -> None:
     """Draw the verdict grid of every experiment in ``table`` (the claims CSV)."""
     experiments = list(dict.fromkeys(table["experiment"])) or ["(none)"]
-    n_cols = max((len(_columns(table[table["experiment"] == e])) for e in experiments), default=1)
+    n_cols = max(
+        (len(column_order(table[table["experiment"] == e])) for e in experiments), default=1
+    )
     fig, axes = _new_figure(len(experiments), 1, panel_size=(4.4 + 0.5 * n_cols, 3.4))
     for ax, experiment in zip(axes[:, 0], experiments, strict=True):
         df = table[table["experiment"] == experiment]
@@ -103,8 +85,10 @@ def make(table: pd.DataFrame, out_pdf: str | os.PathLike, out_png: str | os.Path
         title = f"{model_label(first['model'])} {dataset_label(first['dataset'])} ({experiment})"
         draw_experiment(ax, df, title)
     handles = [Patch(facecolor=c, edgecolor="0.6", label=v) for v, c in VERDICT_COLORS.items()]
-    handles[-1].set_label("not tested (too few trials)")
-    fig.legend(handles=handles, loc="outside lower center", fontsize=7, ncols=4, frameon=False)
+    handles[-1].set_label("not testable (too few trials)")
+    axes[0, 0].legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False
+    )
     set_titles(
         fig,
         "The paper's claims, tested (high vs low/mid trials)",
