@@ -190,9 +190,13 @@ def test_tiny_groups_are_inconclusive_not_a_crash():
     assert set(group["verdict"]) == {"inconclusive"}
     assert group["p_value"].isna().all()
     assert group["note"].str.contains("too few trials|no architecture").all()
-    # a zoo without a single high trial
+    # a zoo without a single high trial, and one with no trial in high, low or mid
     table = features_table([{"low": 20, "mid": 20}], planted_std, rng)
     assert set(test_claims(table, FAST)["verdict"]) == {"inconclusive"}
+    table = features_table([{"between": 6, "non": 2}] * 2, planted_std, rng)
+    claims = test_claims(table, FAST)
+    assert set(claims["verdict"]) == {"inconclusive"}
+    assert set(claims["claim"]) == {"1", "2", "3", "4a", "4b", "5a", "5b", "6"}
 
 
 def test_nan_and_nonfinite_rows_are_ignored(planted):
@@ -341,3 +345,19 @@ def test_summary_figure_is_drawn(planted, tmp_path):
     assert (tmp_path / "claims.pdf").stat().st_size > 1000
     assert (tmp_path / "claims.png").read_bytes()[:4] == b"\x89PNG"
     make(claims.iloc[0:0], tmp_path / "empty.pdf", tmp_path / "empty.png")  # no rows: no crash
+
+
+@pytest.mark.slow
+def test_claims_rules_run_on_the_tiny_config(tmp_path):
+    """Rules claims + claims_figure end to end (tiny zoos: every row inconclusive, no crash)."""
+    from test_workflow import TINY, copy_repo, snakemake, write_config
+
+    root = copy_repo(tmp_path)
+    config = write_config(root, {**TINY, "claims": {"permutations": 199, "bootstrap": 99}})
+    snakemake(root, "--configfile=" + str(config), "results/claims/claims.png")
+    table = read_claims(root / "results" / "claims" / "claims.csv")
+    assert set(table["experiment"]) == {"dnn_digits", "cnn_digits", "vit_digits"}
+    assert set(table["verdict"]) == {"inconclusive"}
+    assert "## dnn_digits" in (root / "results" / "claims" / "claims.md").read_text()
+    assert (root / "results" / "claims" / "claims.pdf").stat().st_size > 1000
+    assert "rows from 3 experiments" in (root / "results/logs/claims/claims.log").read_text()

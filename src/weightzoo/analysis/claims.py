@@ -617,6 +617,7 @@ def _accuracy_rows(exp, layer_df, model, settings) -> list[dict]:
 def _pair_rows(exp, final, layers, settings) -> list[dict]:
     comp = final[final["group"].isin((HIGH, *REST))]
     wide = comp.pivot_table(index=TRIAL_KEY, columns="layer", values=STRENGTH, aggfunc="first")
+    wide = wide.reindex(columns=layers)  # a layer without high or low/mid trials: NaN
     info = comp.groupby(TRIAL_KEY)[["group", "arch_index"]].first().loc[wide.index]
     is_high = (info["group"] == HIGH).to_numpy()
     codes = info["arch_index"].to_numpy()
