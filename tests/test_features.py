@@ -63,6 +63,19 @@ def test_standard_normal_weights_have_their_textbook_features():
     assert all(np.isnan(f[c]) for c in F.BIAS_COLUMNS)  # no bias given
 
 
+def test_kurtosis_and_spectral_norm_match_scipy_and_svdvals():
+    import scipy.stats
+    import torch
+
+    rng = np.random.default_rng(5)
+    for shape in ((7, 30), (30, 7), (5, 5)):
+        w = rng.standard_t(5, size=(3, *shape))  # heavy tails: kurtosis far from 0
+        f = F.chunk_features(w, None, ROW)
+        np.testing.assert_allclose(f["w_kurtosis"], scipy.stats.kurtosis(w.reshape(3, -1), axis=1))
+        svd = torch.linalg.svdvals(torch.from_numpy(w))[:, 0].numpy()
+        np.testing.assert_allclose(f["spectral_norm"], svd, rtol=1e-12)
+
+
 def test_rank_one_matrix_has_stable_rank_one():
     rng = np.random.default_rng(1)
     f = features_of(np.outer(rng.standard_normal(7), rng.standard_normal(5)))

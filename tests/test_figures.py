@@ -7,10 +7,14 @@ import importlib
 import numpy as np
 import pytest
 
+from weightzoo.analysis.features import node_strengths
+from weightzoo.analysis.trials import (
+    load_experiments,
+    quantile_descriptor,
+    sample_group_weights,
+    trial_features,
+)
 from weightzoo.figures import FIGURE_MODULES
-from weightzoo.figures.common import load_experiments, sample_group_weights, trial_features
-from weightzoo.figures.fig08_node_strength import node_strengths
-from weightzoo.figures.fig11_tsne import quantile_descriptor
 from weightzoo.groups import assign_groups, write_groups_csv
 from weightzoo.models import get_family
 from weightzoo.zoo import ArchTrials, Zoo, write_zoo
@@ -197,13 +201,13 @@ def test_non_finite_trials_are_left_out(two_experiments):
 
 
 def test_chunked_features_equal_unchunked(two_experiments, monkeypatch):
-    from weightzoo.figures import common
-    from weightzoo.figures.fig02_weight_stats import mean_std
+    from weightzoo.analysis import trials
 
     mnist = load_experiments(*two_experiments)[0]
-    whole = trial_features(mnist, ["FC1", "FC2"], mean_std)
-    monkeypatch.setattr(common, "CHUNK_ELEMENTS", 100)  # one trial per chunk
-    chunked = trial_features(mnist, ["FC1", "FC2"], mean_std)
+    describe = quantile_descriptor(4)
+    whole = trial_features(mnist, ["FC1", "FC2"], describe)
+    monkeypatch.setattr(trials, "CHUNK_ELEMENTS", 100)  # one trial per chunk
+    chunked = trial_features(mnist, ["FC1", "FC2"], describe)
     np.testing.assert_array_equal(whole.groups, chunked.groups)
     for label in ("FC1", "FC2"):
         np.testing.assert_allclose(whole.values[label], chunked.values[label])

@@ -18,6 +18,7 @@ import h5py
 import pytest
 import yaml
 
+from weightzoo.analysis.features import read_features
 from weightzoo.figures.registry import FIGURES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,6 +134,9 @@ def test_all_builds_table_figures_and_zoo(built):
     assert "training 2 trials" in log.read_text()
     bench = root / "results" / "benchmarks" / "train" / "dnn_digits" / "h6-6" / "t00000-00002.tsv"
     assert bench.read_text().startswith("s\t")
+    features = read_features(root / "results" / "features" / "dnn_digits.parquet")
+    assert len(features) == 8 * 3 * 2  # trials x layers (FC1-FC3) x states
+    assert (root / "results" / "benchmarks" / "features" / "vit_digits.tsv").exists()
 
 
 def test_nothing_to_do_after_a_full_run(built):
@@ -179,7 +183,15 @@ def test_one_figure_target_builds_only_what_it_needs(tmp_path):
     jobs = planned_jobs(
         root, "--configfile=" + str(config), "results/figures/fig02_weight_stats_dnn.pdf"
     )
-    assert set(jobs) == {"prepare_data", "train", "merge_zoo", "assign_groups", "figure"}
+    assert set(jobs) == {
+        "prepare_data",
+        "train",
+        "merge_zoo",
+        "assign_groups",
+        "features",  # Fig. 2 draws from the features table
+        "figure",
+    }
+    assert jobs["features"] == ["results/features/dnn_digits.parquet"]
     assert len(jobs["figure"]) == 1 and "fig02_weight_stats_dnn" in jobs["figure"][0]
 
 

@@ -140,15 +140,17 @@ def figure_kwargs(make, options: Mapping) -> dict:
 
 
 def draw_figure(
-    module: str, zoo_paths, group_paths, out_pdf, out_png, options: Mapping, number: int
+    module: str, sources, group_paths, out_pdf, out_png, options: Mapping, number: int
 ) -> None:
-    """Draw the paper's figure ``number`` with ``module`` (one module draws e.g. Figs 2-4)."""
+    """Draw the paper's figure ``number`` with ``module`` (one module draws e.g. Figs 2-4)
+    from ``sources``: zoo files (with ``group_paths``) or features tables, as the module
+    reads (:mod:`weightzoo.figures.registry`)."""
     import importlib
 
     make = importlib.import_module(f"weightzoo.figures.{module}").make
     kwargs = {**figure_kwargs(make, options), "number": number}
-    log.info("drawing %s from %d experiments with %s", module, len(list(zoo_paths)), kwargs)
-    make(list(zoo_paths), list(group_paths), str(out_pdf), str(out_png), **kwargs)
+    log.info("drawing %s from %d experiments with %s", module, len(list(sources)), kwargs)
+    make(list(sources), list(group_paths), str(out_pdf), str(out_png), **kwargs)
 
 
 def features(zoo_path, groups_path, out_path) -> None:

@@ -32,6 +32,7 @@ FIGURES = figures_for(MODELS)  # {figure name: Figure(module, model)}
 
 TABLE2 = ["results/tables/table2.csv", "results/tables/table2.md"]
 FEATURE_FILES = [f"results/features/{e}.parquet" for e in EXPERIMENTS]
+FIGURE_SOURCES = {"zoo": "results/zoo/{e}.h5", "features": "results/features/{e}.parquet"}
 FIGURE_FILES = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("pdf", "png")]
 
 

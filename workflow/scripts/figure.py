@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-# the repo's package; scriptdir can read ".../rules/../scripts", so resolve it first
+# scriptdir reads ".../workflow/rules/../scripts": resolve it before going up to the repo
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from weightzoo.pipeline import draw_figure
@@ -12,7 +12,7 @@ from weightzoo.runlog import job_log
 with job_log(snakemake.log[0]):
     draw_figure(
         snakemake.params.module,
-        snakemake.input.zoos,
+        snakemake.input.sources,
         snakemake.input.groups,
         snakemake.output.pdf,
         snakemake.output.png,

@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-# the repo's package; scriptdir can read ".../rules/../scripts", so resolve it first
+# scriptdir reads ".../workflow/rules/../scripts": resolve it before going up to the repo
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from weightzoo.pipeline import table2

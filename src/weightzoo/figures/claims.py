@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.patches import Patch, Rectangle
 
 from ..analysis.claims import SCOPES, column_order, test_rows
-from .common import dataset_label, model_label, save_figure, set_titles
+from .common import experiment_title, save_figure, set_titles
 from .common import new_figure as _new_figure
 
 VERDICT_COLORS = {
@@ -82,7 +82,7 @@ def make(table: pd.DataFrame, out_pdf: str | os.PathLike, out_png: str | os.Path
             ax.set_title("no claims tested", fontsize=9)
             continue
         first = df.iloc[0]
-        title = f"{model_label(first['model'])} {dataset_label(first['dataset'])} ({experiment})"
+        title = f"{experiment_title(first['model'], first['dataset'])} ({experiment})"
         draw_experiment(ax, df, title)
     handles = [Patch(facecolor=c, edgecolor="0.6", label=v) for v, c in VERDICT_COLORS.items()]
     handles[-1].set_label("not testable (too few trials)")

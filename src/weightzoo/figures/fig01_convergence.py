@@ -16,14 +16,14 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 
+from ..analysis.trials import Experiment, load_experiments
 from .common import (
     DPI,
     DRAW_ORDER,
     GROUP_COLORS,
-    Experiment,
     add_group_legend,
     dataset_label,
-    load_experiments,
+    experiment_title,
     model_label,
     new_figure,
     note_panel,
@@ -93,7 +93,7 @@ def _panel(ax_loss: Axes, ax_acc: Axes, exp: Experiment | None, split: str, log:
         return
     _draw_curves(ax_loss, exp, f"{split}_loss", log)
     _draw_curves(ax_acc, exp, f"{split}_acc", log=False)
-    ax_loss.set_title(exp.title, fontsize=10)
+    ax_loss.set_title(experiment_title(exp.zoo.model, exp.zoo.dataset), fontsize=10)
     ax_loss.set_ylabel(f"{split} loss")
     ax_acc.set_ylabel(f"{split} accuracy (%)")
     ax_acc.set_xlabel("epoch")

@@ -16,21 +16,18 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from scipy.stats import gaussian_kde
 
+from ..analysis.trials import Experiment, kde_curve, load_experiments, sample_group_weights
 from .common import (
     DPI,
     DRAW_ORDER,
     GROUP_COLORS,
-    Experiment,
     add_group_legend,
     dataset_label,
     figure_models,
-    load_experiments,
     new_figure,
     note_panel,
     note_skipped,
-    sample_group_weights,
     save_figure,
     set_titles,
 )
@@ -46,16 +43,6 @@ def _x_range(samples: dict[str, np.ndarray], clip_quantile: float) -> tuple[floa
     return float(lo), float(hi)
 
 
-def _kde_curve(values: np.ndarray, grid: np.ndarray) -> np.ndarray | None:
-    """Density on ``grid``, or None where a KDE is undefined (< 2 or identical values)."""
-    if values.size < 2 or np.ptp(values) == 0:
-        return None
-    try:
-        return gaussian_kde(values)(grid)
-    except (np.linalg.LinAlgError, ValueError):
-        return None
-
-
 def _draw_group(ax: Axes, values: np.ndarray, color: str, edges: np.ndarray) -> None:
     width = edges[1] - edges[0]
     ax.hist(
@@ -67,7 +54,7 @@ def _draw_group(ax: Axes, values: np.ndarray, color: str, edges: np.ndarray) -> 
         alpha=0.25,
     )
     grid = np.linspace(edges[0], edges[-1], KDE_POINTS)
-    density = _kde_curve(values, grid)
+    density = kde_curve(values, grid)
     if density is not None:
         ax.plot(grid, density, color=color, linewidth=1.4)
 
@@ -133,9 +120,10 @@ def make(
             else:
                 note_panel(axes[i, j], "no such layer")
         add_group_legend(axes[i, 0], exp.counts(), marker="")
+    models = figure_models(e.zoo.model for e in experiments)
     set_titles(
         fig,
-        f"Fig. {number} — weight distribution per layer and group, {figure_models(experiments)}",
+        f"Fig. {number} — weight distribution per layer and group, {models}",
         f"Normalised histogram (shaded) and Gaussian KDE (line) of the {weights} weights of "
         f"each layer pooled over a group's trials (random subsample of at most {max_samples} "
         f"weights per group, seed {seed}); x-range: {clip_quantile:g}..{1 - clip_quantile:g} "

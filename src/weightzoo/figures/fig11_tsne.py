@@ -22,83 +22,37 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 
-from ..models import LayerInfo
+from ..analysis.trials import (
+    Experiment,
+    check_raw_shapes,
+    embed,
+    load_experiments,
+    quantile_descriptor,
+    raw_descriptor,
+    trial_features,
+)
 from .common import (
     DPI,
-    Experiment,
     add_group_legend,
     dataset_label,
     figure_models,
-    layer_shapes,
-    load_experiments,
     new_figure,
     note_panel,
     note_skipped,
     save_figure,
     scatter_by_group,
     set_titles,
-    trial_features,
 )
 
 DESCRIPTORS = ("quantiles", "raw")
 MIN_TRIALS = 4
 
 
-def quantile_descriptor(n_quantiles: int):
-    """Feature function: ``[T, n_quantiles + 2]`` quantiles, mean and std of each trial."""
-    probs = (np.arange(n_quantiles) + 0.5) / n_quantiles
-
-    def describe(w: np.ndarray, layer: LayerInfo) -> np.ndarray:
-        flat = w.reshape(len(w), -1).astype(np.float64)
-        if len(flat) == 0:
-            return np.empty((0, n_quantiles + 2))
-        q = np.quantile(flat, probs, axis=1).T
-        return np.column_stack([q, flat.mean(axis=1), flat.std(axis=1)])
-
-    return describe
-
-
-def raw_descriptor(w: np.ndarray, layer: LayerInfo) -> np.ndarray:
-    """Feature function: the flattened weights ``[T, size]``."""
-    return w.reshape(len(w), -1)
-
-
-def check_raw_shapes(experiments: Sequence[Experiment]) -> None:
-    """``descriptor="raw"`` needs one layer shape per (experiment, layer); raise otherwise."""
-    for exp in experiments:
-        for label in exp.layer_labels():
-            shapes = layer_shapes(exp, label)
-            if len(set(shapes.values())) > 1:
-                listed = ", ".join(f"{a}: {s}" for a, s in shapes.items())
-                raise ValueError(
-                    f"descriptor='raw' needs all trials of a layer to share its shape, but "
-                    f"{exp.name} layer {label} has shapes {listed}; use descriptor='quantiles' "
-                    "(fixed length, permutation-invariant) or one architecture per zoo"
-                )
-
-
 def describe_descriptor(descriptor: str, n_quantiles: int, pca_dims: int) -> str:
     if descriptor == "quantiles":
         return f"{n_quantiles} quantiles + mean + std of the layer's weights"
     return f"raw flattened weights (PCA to {pca_dims} dims when longer)"
-
-
-def embed(x: np.ndarray, seed: int, perplexity: float, max_iter: int, pca_dims: int) -> np.ndarray:
-    """2-D t-SNE of the rows of ``x`` (PCA first when ``x`` has more than ``pca_dims`` columns)."""
-    if x.shape[1] > pca_dims:
-        x = PCA(n_components=min(pca_dims, *x.shape), random_state=seed).fit_transform(x)
-    tsne = TSNE(
-        n_components=2,
-        perplexity=min(perplexity, (len(x) - 1) / 3),
-        init="pca",
-        learning_rate="auto",
-        max_iter=max_iter,
-        random_state=seed,
-    )
-    return tsne.fit_transform(x)
 
 
 def _panel(ax: Axes, exp: Experiment, label: str, options: dict) -> None:
@@ -174,9 +128,10 @@ def make(
                 note_panel(axes[i, j], "no such layer")
         add_group_legend(axes[i, 0], exp.counts())
     what = describe_descriptor(descriptor, n_quantiles, pca_dims)
+    models = figure_models(e.zoo.model for e in experiments)
     set_titles(
         fig,
-        f"Fig. {number} — t-SNE of per-layer weights ({descriptor}), {figure_models(experiments)}",
+        f"Fig. {number} — t-SNE of per-layer weights ({descriptor}), {models}",
         f"One dot per trial, coloured by accuracy group. Embedded per trial: {what} "
         f"({weights} weights). t-SNE: PCA init, perplexity min({perplexity:g}, (n-1)/3), "
         f"random_state {seed}, {max_iter} iterations.",
