@@ -51,6 +51,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/claims.smk"
 
 
 # cheap rules run on the submit host, never as cluster jobs (prepare_data too: compute
@@ -69,4 +70,5 @@ rule all:
         FEATURE_FILES,
         FIGURE_FILES,
         PREDICT_FILES,
+        CLAIMS_FILES,
     default_target: True

@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .analysis.claims import config_defaults as claims_defaults
 from .data import IMAGE_SHAPES, NUM_CLASSES
 from .device import DeviceError, device_memory_budget, max_array_bytes, resolve_device
 from .memory import JobTooLarge, check_fits, step_memory
@@ -57,6 +58,7 @@ DEFAULTS: dict = {
         "kde_max_points": 20000,
         "seed": 0,
     },
+    "claims": claims_defaults(),  # weightzoo.analysis.claims.ClaimSettings
 }
 
 
