@@ -459,36 +459,48 @@ def test_layer_order_tau_known_values():
     assert np.isnan(layer_order_tau(np.ones((2, 1)))).all()
 
 
+def claim_7(rwc: np.ndarray, archs: np.ndarray, groups=None, **settings) -> pd.DataFrame:
+    """Claim 7's rows with the claims module's verdicts (BH over these rows only)."""
+    from weightzoo.analysis import claims
+
+    table = layer_table(rwc, archs)
+    table["group"] = "high" if groups is None else np.repeat(groups, rwc.shape[1])
+    exp = {"experiment": "dnn_digits", "model": "dnn", "dataset": "digits"}
+    options = claims.ClaimSettings(**{"permutations": 999, "bootstrap": 199, **settings})
+    rows = pd.DataFrame(claims.layer_order_rows(exp, table, options))
+    return claims._verdicts(rows, options)
+
+
 @pytest.mark.parametrize(
     ("order", "verdict"), [([1, 2, 3], "supported"), ([3, 2, 1], "contradicted")]
 )
 def test_a_planted_layer_order_is_found_pooled_and_within(order, verdict):
-    from weightzoo.analysis.dynamics import later_layers_change_more
-
     rng = np.random.default_rng(0)
     rwc = np.array(order, dtype=float) * rng.uniform(0.9, 1.1, size=(40, 3))  # [T, L]
     archs = np.array(["h4-4"] * 20 + ["h8-8"] * 15 + ["h16-16"] * 5)  # h16-16: too few
-    table = later_layers_change_more(layer_table(rwc, archs), permutations=999, bootstrap=199)
-    assert list(table["scope"]) == ["pooled", "within"]
+    groups = np.array(["high", "low"] * 20)
+    table = claim_7(rwc, archs, groups)
+    assert list(table["scope"]) == ["pooled", "within"] and set(table["claim"]) == {"7"}
     assert (table["verdict"] == verdict).all()
     assert np.allclose(table["estimate"].abs(), 1.0) and (table["p_value"] < 0.01).all()
     assert table["n"].tolist() == [40, 35] and table["n_strata"].tolist() == [1, 2]
+    assert table["n_high"].tolist() == [20, 18] and table["n_rest"].tolist() == [20, 17]
 
 
 def test_no_layer_order_is_inconclusive():
-    from weightzoo.analysis.dynamics import later_layers_change_more
-
     rwc = np.random.default_rng(1).lognormal(size=(60, 3))  # layers exchangeable
-    archs = np.array(["h4-4"] * 30 + ["h8-8"] * 30)
-    table = later_layers_change_more(layer_table(rwc, archs), permutations=999, bootstrap=199)
+    table = claim_7(rwc, np.array(["h4-4"] * 30 + ["h8-8"] * 30))
     assert (table["verdict"] == "inconclusive").all()
     assert ((table["ci_low"] < 0) & (table["ci_high"] > 0)).all()
 
 
 def test_too_few_trials_is_inconclusive_not_a_crash():
-    from weightzoo.analysis.dynamics import later_layers_change_more
-
-    rwc = np.tile([1.0, 2.0, 3.0], (4, 1))
-    table = later_layers_change_more(layer_table(rwc, np.array(["h4-4"] * 4)), min_trials=10)
-    assert (table["verdict"] == "inconclusive").all()
+    table = claim_7(np.tile([1.0, 2.0, 3.0], (4, 1)), np.array(["h4-4"] * 4), min_trials=10)
+    assert (table["verdict"] == "inconclusive").all() and table["p_value"].isna().all()
     assert table["note"].str.startswith("too few trials").all()
+
+
+def test_a_zoo_without_dynamics_gives_an_untested_row():
+    table = claim_7(np.full((20, 3), np.nan), np.array(["h4-4"] * 20))
+    assert (table["verdict"] == "inconclusive").all()
+    assert table["note"].str.contains("no layer dynamics").all()

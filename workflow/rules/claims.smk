@@ -13,7 +13,12 @@ rule claims:
     input:
         features=FEATURE_FILES,
         code=package_code(
-            "analysis/claims.py", "analysis/stats.py", "analysis/features.py", "io.py"
+            "analysis/claims.py",
+            "analysis/stats.py",
+            "analysis/features.py",
+            "analysis/dynamics.py",
+            "dynamics.py",
+            "io.py",
         ),
     output:
         csv=report(

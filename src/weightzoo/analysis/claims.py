@@ -56,6 +56,7 @@ from scipy.spatial.distance import cdist
 
 from ..io import atomic_output
 from . import stats
+from .dynamics import sign_flip_test, trial_layer_trends
 
 HIGH = "high"
 REST = ("low", "mid")
@@ -87,7 +88,9 @@ CLAIMS = {
     "5a": "node strengths of consecutive layers correlate more strongly in high nets",
     "5b": "mean node strength higher in high nets (DNN, CNN), lower (ViT)",
     "6": "high nets separate from low/mid nets in weight space",
+    "7": "later layers change more than earlier ones (Agrawal et al. 2020)",
 }
+LAYER_ORDER = "rwc_mean"  # claim 7's per-layer value: mean relative weight change
 # claims whose statistic is one number per trial: (feature column, expected sign of the
 # high-vs-low/mid contrast, which is also the expected sign of its correlation with accuracy)
 UNIVARIATE = {"1": ("w_std", -1), "4a": ("w_kurtosis", +1), "4b": ("w_frac_near_zero", +1)}
@@ -678,7 +681,61 @@ def experiment_claims(features: pd.DataFrame, settings: ClaimSettings) -> list[d
         rows += _accuracy_rows(exp, layer_df, model, settings)
     rows += _final_gap_rows(exp, final, settings)
     rows += _pair_rows(exp, final, layers, settings)
+    rows += layer_order_rows(exp, final, settings)
     return rows
+
+
+def layer_order_rows(exp: dict, final: pd.DataFrame, settings: ClaimSettings) -> list[dict]:
+    """Claim 7 (Agrawal et al. 2020), one row per scope: per trial, Kendall's tau between
+    the layer index and the layer's mean relative weight change (+1: every later layer
+    changed more); estimate = mean tau (within: the mean of each architecture's mean over
+    architectures with >= ``min_trials`` trials, equal weights); sign-flip permutation
+    p-value and bootstrap CI (:func:`weightzoo.analysis.dynamics.sign_flip_test`). Every
+    trial with finite values takes part, whatever its group."""
+    trends = trial_layer_trends(final) if LAYER_ORDER in final else pd.DataFrame()
+    groups = final.groupby(TRIAL_KEY)["group"].first()
+    rows = []
+    for scope in SCOPES:
+        if trends.empty:
+            out = Outcome(note="no layer dynamics in the zoo (HDF5 schema 1): rerun training")
+        else:
+            by_arch = [g for _, g in trends.groupby("arch", sort=False)]
+            used = [trends] if scope == "pooled" else [
+                g for g in by_arch if len(g) >= settings.min_trials
+            ]  # fmt: skip
+            out = _layer_order_outcome(used, groups, settings, exp["experiment"], scope)
+        rows.append(
+            _row(exp, "7", "layers", scope, "all layers", LAYER_ORDER,
+                 "mean Kendall tau, layer order vs RWC", +1, out)
+        )  # fmt: skip
+    return rows
+
+
+def _layer_order_outcome(strata, groups, settings, experiment, scope) -> Outcome:
+    n = int(sum(len(s) for s in strata))
+    used = pd.concat(strata) if strata else pd.DataFrame(columns=["arch", "trial_id"])
+    g = groups.reindex(pd.MultiIndex.from_frame(used[TRIAL_KEY])).to_numpy()
+    counts = {"n": n, "n_high": int((g == HIGH).sum()), "n_rest": int(np.isin(g, REST).sum())}
+    if n < settings.min_trials or not strata:
+        note = f"too few trials: n={n} (claims.min_trials = {settings.min_trials}" + (
+            " per architecture)" if scope == "within" else ")"
+        )
+        return Outcome(**counts, n_strata=len(strata), note=note)
+    taus = [s["tau"].to_numpy() for s in strata]
+    rng = _rng(settings, experiment, "7", scope)
+    estimate, low, high, p = sign_flip_test(taus, settings.permutations, settings.bootstrap, rng)
+    tau = used["tau"].to_numpy()
+    return Outcome(
+        estimate=estimate,
+        ci_low=low,
+        ci_high=high,
+        p_value=p,
+        **counts,
+        n_strata=len(strata),
+        value_high=float(np.mean(tau[g == HIGH])) if (g == HIGH).any() else np.nan,
+        value_rest=float(np.mean(tau[np.isin(g, REST)])) if np.isin(g, REST).any() else np.nan,
+        tested=True,
+    )
 
 
 REQUIRED_COLUMNS = (
@@ -749,7 +806,9 @@ ACCURACY_LABELS = {"1": "std", "4a": "kurtosis", "4b": "mass near 0", "5b": "mea
 def test_rows() -> list[tuple[str, str, str]]:
     """(claim, test, label) of the summary grid rows, in order: the group claims, then the
     rank correlations with accuracy."""
-    rows = [(c, "layers" if c == "3" else "group", f"{c}: {text}") for c, text in CLAIMS.items()]
+    rows = [
+        (c, "layers" if c in ("3", "7") else "group", f"{c}: {text}") for c, text in CLAIMS.items()
+    ]
     rows += [
         (c, "accuracy", f"{c}: rank correlation of {ACCURACY_LABELS[c]} with accuracy")
         for c in (*UNIVARIATE, "5b")

@@ -99,21 +99,9 @@ def nonfinite_trials(long: pd.DataFrame) -> int:
 
 
 # ---------------------------------------------------------------- "later layers change more"
-# Agrawal et al. 2020: later layers change more than earlier ones. Tested per experiment on
-# the features table's ``rwc_mean`` (mean RWC over all epochs, ``state == "final"``).
-CLAIM = "later layers change more than earlier ones (Agrawal et al. 2020)"
-LAYER_TREND_COLUMNS = (
-    "experiment",
-    "scope",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "verdict",
-    "n",
-    "n_strata",
-    "note",
-)
+# Agrawal et al. 2020: later layers change more than earlier ones. The claims table
+# (weightzoo.analysis.claims, claim 7) tests it with these, on the features table's
+# ``rwc_mean`` (mean RWC over all epochs, ``state == "final"``).
 
 
 def layer_order_tau(rwc: np.ndarray) -> np.ndarray:
@@ -129,35 +117,29 @@ def layer_order_tau(rwc: np.ndarray) -> np.ndarray:
 
 
 def trial_layer_trends(features: pd.DataFrame) -> pd.DataFrame:
-    """Per trial of the features table (``state == "final"``, finite ``rwc_mean``): its
-    architecture, number of layers and :func:`layer_order_tau` (column ``tau``)."""
+    """Per trial of the features table (``state == "final"``, finite ``rwc_mean`` in every
+    layer of its architecture): experiment, architecture, trial id, number of layers and
+    :func:`layer_order_tau` (column ``tau``)."""
     final = features[(features["state"] == "final") & np.isfinite(features["rwc_mean"])]
     wide = final.pivot_table(
         index=["experiment", "arch", "trial_id"], columns="layer_index", values="rwc_mean"
     )
     rows = []
     for (experiment, arch), block in wide.groupby(level=["experiment", "arch"], sort=False):
-        values = block.dropna(axis=1, how="all").dropna(axis=0).to_numpy()  # [T, L]
+        block = block.dropna(axis=1, how="all").dropna(axis=0)  # [T, L] of this arch
         rows.append(
             pd.DataFrame(
                 {
                     "experiment": experiment,
                     "arch": arch,
-                    "n_layers": values.shape[1],
-                    "tau": layer_order_tau(values),
+                    "trial_id": block.index.get_level_values("trial_id"),
+                    "n_layers": block.shape[1],
+                    "tau": layer_order_tau(block.to_numpy()),
                 }
             )
         )
-    columns = ["experiment", "arch", "n_layers", "tau"]
+    columns = ["experiment", "arch", "trial_id", "n_layers", "tau"]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
-
-
-def _verdict(estimate: float, ci_low: float, ci_high: float, p: float, alpha: float) -> str:
-    if not np.isfinite(p) or p >= alpha:
-        return "inconclusive"
-    if ci_low > 0:
-        return "supported"
-    return "contradicted" if ci_high < 0 else "inconclusive"
 
 
 def _mean_of_means(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -193,40 +175,3 @@ def sign_flip_test(
         tuple(strata), _mean_of_means, n_resamples=bootstrap, method="percentile", rng=rng
     ).confidence_interval
     return float(_mean_of_means(*strata)), float(ci.low), float(ci.high), float(flips.pvalue)
-
-
-def later_layers_change_more(
-    features: pd.DataFrame,
-    min_trials: int = 10,
-    permutations: int = 4999,
-    bootstrap: int = 999,
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """The claim, per experiment, ``pooled`` (every trial's tau, mean) and ``within``
-    architecture (mean tau of each architecture with >= ``min_trials`` trials, averaged
-    with equal weights, so one width cannot carry it); statistics from
-    :func:`sign_flip_test`. Verdict (on the raw p; the claims table corrects across its
-    rows): supported when p < alpha and the CI lies above 0, contradicted when below,
-    else inconclusive."""
-    trends = trial_layer_trends(features)
-    rows = []
-    for experiment, mine in trends.groupby("experiment", sort=False):
-        by_arch = [
-            g["tau"].to_numpy() for _, g in mine.groupby("arch", sort=False) if len(g) >= min_trials
-        ]
-        for scope, strata in (("pooled", [mine["tau"].to_numpy()]), ("within", by_arch)):
-            n = int(sum(len(s) for s in strata))
-            row = {"experiment": experiment, "scope": scope, "n": n, "n_strata": len(strata)}
-            if n < min_trials:
-                note = f"too few trials: n={n} (min_trials {min_trials} per architecture)"
-                rows.append({**row, "verdict": "inconclusive", "note": note})
-                continue
-            rng = np.random.default_rng([seed, len(rows)])
-            estimate, low, high, p = sign_flip_test(strata, permutations, bootstrap, rng)
-            verdict = _verdict(estimate, low, high, p, alpha)
-            rows.append(
-                {**row, "estimate": estimate, "ci_low": low, "ci_high": high, "p_value": p}
-                | {"verdict": verdict, "note": ""}
-            )
-    return pd.DataFrame(rows, columns=list(LAYER_TREND_COLUMNS))

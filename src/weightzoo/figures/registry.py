@@ -56,7 +56,7 @@ SECTIONS = {
     "weight_kde": "3 Weight distributions",
     "node_strength": "4 Node strength",
     "tsne": "5 Weight space (t-SNE)",
-    "rwc": "6 Training dynamics",
+    "rwc": "7 Training dynamics",
 }
 
 
