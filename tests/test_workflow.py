@@ -117,7 +117,9 @@ def test_all_builds_table_figures_and_zoo(built):
     bench = root / "results" / "benchmarks" / "train" / "dnn_digits" / "h6-6" / "t00000-00002.tsv"
     assert bench.read_text().startswith("s\t")
     features = read_features(root / "results" / "features" / "dnn_digits.parquet")
-    assert len(features) == 8 * 3 * 2  # trials x layers (FC1-FC3) x states
+    # trials x layers (FC1-FC3) x states (final, initial, epoch_1: config/test.yaml's checkpoint)
+    assert len(features) == 8 * 3 * 3
+    assert set(features["state"]) == {"final", "initial", "epoch_1"}
     assert (root / "results" / "benchmarks" / "features" / "vit_digits.tsv").exists()
 
 
