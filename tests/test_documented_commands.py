@@ -97,6 +97,10 @@ class Documented:
             return ""
         if not argv:
             return ""
+        if len(argv) > 1 and argv[1].endswith(
+            ":"
+        ):  # a message it prints: `weightzoo info: error: ...`
+            return ""
         name = argv[0].removeprefix(".venv/bin/")
         name = "python" if name == "python3" else name
         return name if name in PROGRAMS else ""
