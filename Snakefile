@@ -27,6 +27,9 @@ if not config:
 include: "workflow/rules/common.smk"
 
 
+report: "workflow/report/workflow.rst"
+
+
 # One working directory per run (Snakemake's convention: outputs under results/ relative to
 # it), chosen by the config so that the demo can never overwrite the paper's results. An
 # explicit `--directory` wins over it.
@@ -48,6 +51,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/claims.smk"
 
 
 # cheap rules run on the submit host, never as cluster jobs (prepare_data too: compute
@@ -66,4 +70,5 @@ rule all:
         FEATURE_FILES,
         FIGURE_FILES,
         PREDICT_FILES,
+        CLAIMS_FILES,
     default_target: True

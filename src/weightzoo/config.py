@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .analysis.claims import config_defaults as claims_defaults
 from .data import IMAGE_SHAPES, NUM_CLASSES
 from .device import DeviceError, device_memory_budget, max_array_bytes, resolve_device
 from .memory import JobTooLarge, check_fits, step_memory
@@ -59,6 +60,7 @@ DEFAULTS: dict = {
     },
     # WeightWatcher's spectral columns in the features table (issue 10 §4; docs/features.md)
     "features": {"spectral": True},
+    "claims": claims_defaults(),  # weightzoo.analysis.claims.ClaimSettings
 }
 
 

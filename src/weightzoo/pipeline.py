@@ -334,3 +334,33 @@ def features(zoo_path, groups_path, out_path, spectral: bool = True) -> None:
     flagged = df.groupby(["layer", "state"], sort=False)["ww_unreliable"].agg(["sum", "size"])
     for (layer, state), r in flagged.iterrows():  # the README counts the excluded layers
         log.info("spectral %s %s: %d of %d fits flagged unreliable", layer, state, *r)
+
+
+def claims(feature_paths, csv_path, md_path, claims_config: Mapping, accuracy: str) -> None:
+    """The paper's claims tested on every experiment's features table (docs/claims.md)."""
+    import pandas as pd
+
+    from .analysis.claims import ClaimSettings, test_claims, write_claims
+    from .analysis.features import read_features
+
+    settings = ClaimSettings.from_config(claims_config, accuracy)
+    features = pd.concat([read_features(p) for p in feature_paths], ignore_index=True)
+    table = test_claims(features, settings)
+    write_claims(table, csv_path, md_path, settings)
+    log.info(
+        "%d rows from %d experiments (%s); verdicts: %s; wrote %s, %s",
+        len(table),
+        len(list(feature_paths)),
+        settings,
+        table["verdict"].value_counts().to_dict(),
+        csv_path,
+        md_path,
+    )
+
+
+def claims_figure(csv_path, out_pdf, out_png) -> None:
+    from .analysis.claims import read_claims
+    from .figures.claims import make
+
+    make(read_claims(csv_path), out_pdf, out_png)
+    log.info("drew the claims summary: %s, %s", out_pdf, out_png)

@@ -23,7 +23,12 @@ rule table2:
         groups=expand("results/groups/{experiment}.csv", experiment=EXPERIMENTS),
         code=package_code("groups.py"),
     output:
-        csv="results/tables/table2.csv",
+        csv=report(
+            "results/tables/table2.csv",
+            caption="../report/table2.rst",
+            category="0 Tables",
+            labels={"table": "Table 2"},
+        ),
         md="results/tables/table2.md",
     log:
         "results/logs/table2.log",

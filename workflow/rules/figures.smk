@@ -10,10 +10,16 @@ rule figure:
         code=figure_code,
     output:
         pdf="results/figures/{figure}.pdf",
-        png="results/figures/{figure}.png",
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category=lambda wc: FIGURES[wc.figure].section,
+            labels=lambda wc: {"figure": wc.figure},
+        ),
     params:
         module=lambda wc: FIGURES[wc.figure].module,
         number=lambda wc: FIGURES[wc.figure].number,
+        caption=lambda wc: FIGURES[wc.figure].caption,
         options=CONFIG["figures"],
     log:
         "results/logs/figures/{figure}.log",

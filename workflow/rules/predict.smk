@@ -19,7 +19,12 @@ rule predict:
         features="results/features/{experiment}.parquet",
         code=package_code("analysis/predict.py", "analysis/spectral.py", "io.py"),
     output:
-        results="results/predict/{experiment}.csv",
+        results=report(
+            "results/predict/{experiment}.csv",
+            caption="../report/predict.rst",
+            category="7 Accuracy from weights",
+            labels={"experiment": "{experiment}", "kind": "table"},
+        ),
         oof="results/predict/{experiment}.oof.csv",
     log:
         "results/logs/predict/{experiment}.log",
@@ -56,7 +61,12 @@ rule predict_figure:
         code=package_code("figures/predict.py", "figures/common.py", "analysis/predict.py"),
     output:
         pdf="results/predict/{experiment}.pdf",
-        png="results/predict/{experiment}.png",
+        png=report(
+            "results/predict/{experiment}.png",
+            caption="../report/predict_figure.rst",
+            category="7 Accuracy from weights",
+            labels={"experiment": "{experiment}", "kind": "figure"},
+        ),
     log:
         "results/logs/predict_figure/{experiment}.log",
     resources:

@@ -21,10 +21,49 @@ class Figure:
     number: int  # the paper's figure number, shown in the title
     reads: str = "zoo"  # "zoo" (zoo + groups files) or "features" (features tables)
     analysis: tuple[str, ...] = ("analysis/trials.py", "analysis/features.py")
+    section: str = ""  # the HTML report's category (a section of the paper)
+    caption: str = ""  # one-paragraph caption for the HTML report (reST)
+
+
+# What each analysis draws, as the report's caption says it (the PDF/PNG carry their own,
+# longer caption with the numbers of that run).
+CAPTIONS = {
+    "convergence": (
+        "Loss and accuracy per epoch of every trial, coloured by accuracy group; rows are "
+        "models, columns datasets."
+    ),
+    "weight_stats": (
+        "Per layer, each trial's weight mean (x) against its standard deviation (y), "
+        "coloured by accuracy group."
+    ),
+    "weight_kde": (
+        "Per layer and accuracy group, the normalised histogram and Gaussian KDE of the "
+        "trials' weights."
+    ),
+    "node_strength": (
+        "Node strength (sum of a node's absolute incoming weights), a trial's mean per layer: "
+        "layer l (x) against layer l+1 (y), coloured by accuracy group."
+    ),
+    "tsne": "t-SNE of each trial's per-layer weight descriptor, coloured by accuracy group.",
+}
+SECTIONS = {
+    "convergence": "1 Convergence",
+    "weight_stats": "2 Weight statistics",
+    "weight_kde": "3 Weight distributions",
+    "node_strength": "4 Node strength",
+    "tsne": "5 Weight space (t-SNE)",
+}
 
 
 FIGURES = (
-    Figure("fig01_convergence", "fig01_convergence", None, 1),
+    Figure(
+        "fig01_convergence",
+        "fig01_convergence",
+        None,
+        1,
+        section=SECTIONS["convergence"],
+        caption=CAPTIONS["convergence"],
+    ),
     # the paper's figures 2-13: four analyses, each drawn for DNN, CNN and ViT in turn
     *(
         Figure(
@@ -34,6 +73,8 @@ FIGURES = (
             number,
             reads,
             ("analysis/features.py",) if reads == "features" else Figure.analysis,
+            section=SECTIONS[analysis],
+            caption=f"{model.upper()}. {CAPTIONS[analysis]}",
         )
         for first, analysis, module, reads in (
             (2, "weight_stats", "fig02_weight_stats", "features"),

@@ -1,0 +1,62 @@
+# Stage 5: the paper's claims tested on the features tables of every experiment, with
+# statistics (docs/claims.md), and a summary figure of the verdicts.
+
+CLAIMS_FILES = [
+    "results/claims/claims.csv",
+    "results/claims/claims.md",
+    "results/claims/claims.pdf",
+    "results/claims/claims.png",
+]
+
+
+rule claims:
+    input:
+        features=FEATURE_FILES,
+        code=package_code(
+            "analysis/claims.py", "analysis/stats.py", "analysis/features.py", "io.py"
+        ),
+    output:
+        csv=report(
+            "results/claims/claims.csv",
+            caption="../report/claims.rst",
+            category="6 Claims tested",
+            labels={"kind": "table"},
+        ),
+        md="results/claims/claims.md",
+    params:
+        claims=CONFIG["claims"],
+        accuracy=CONFIG["groups"]["accuracy"],
+    log:
+        "results/logs/claims/claims.log",
+    benchmark:
+        "results/benchmarks/claims/claims.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/claims.py"
+
+
+rule claims_figure:
+    input:
+        csv="results/claims/claims.csv",
+        code=package_code("figures/claims.py", "figures/common.py"),
+    output:
+        pdf="results/claims/claims.pdf",
+        png=report(
+            "results/claims/claims.png",
+            caption="../report/claims_figure.rst",
+            category="6 Claims tested",
+            labels={"kind": "figure"},
+        ),
+    log:
+        "results/logs/claims/claims_figure.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/claims_figure.py"
