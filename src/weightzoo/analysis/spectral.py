@@ -88,11 +88,12 @@ def eigenvalues(w: np.ndarray, layer: LayerInfo) -> np.ndarray:
 
 def _ww_fit(evals: np.ndarray):
     """WeightWatcher's default power-law fit (``fit_powerlaw`` with xmin, xmax unset)."""
-    from weightwatcher.WW_powerlaw import pl_fit
-
-    logging.getLogger("weightwatcher").setLevel(logging.WARNING)
     nz = evals[evals > EVALS_THRESH]
-    with contextlib.redirect_stdout(io.StringIO()):  # WWFit prints "SMALL N PL FIT"
+    # its import prints which SVD it found, WWFit prints "SMALL N PL FIT": keep logs clean
+    with contextlib.redirect_stdout(io.StringIO()):
+        from weightwatcher.WW_powerlaw import pl_fit
+
+        logging.getLogger("weightwatcher").setLevel(logging.WARNING)
         return pl_fit(data=nz, xmax=None, verbose=False, distribution="power_law")
 
 
