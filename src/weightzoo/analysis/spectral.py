@@ -90,7 +90,7 @@ def _ww_fit(evals: np.ndarray):
     """WeightWatcher's default power-law fit (``fit_powerlaw`` with xmin, xmax unset)."""
     nz = evals[evals > EVALS_THRESH]
     # its import prints which SVD it found, WWFit prints "SMALL N PL FIT": keep logs clean
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         from weightwatcher.WW_powerlaw import pl_fit
 
         logging.getLogger("weightwatcher").setLevel(logging.WARNING)
