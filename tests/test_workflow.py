@@ -117,7 +117,7 @@ def test_all_builds_table_figures_and_zoo(built):
     bench = root / "results" / "benchmarks" / "train" / "dnn_digits" / "h6-6" / "t00000-00002.tsv"
     assert bench.read_text().startswith("s\t")
     features = read_features(root / "results" / "features" / "dnn_digits.parquet")
-    assert len(features) == 8 * 3 * 2  # trials x layers (FC1-FC3) x states
+    assert len(features) == 8 * 3 * 3  # trials x layers (FC1-FC3) x states (+ epoch_1)
     assert (root / "results" / "benchmarks" / "features" / "vit_digits.tsv").exists()
 
 
@@ -129,6 +129,8 @@ def report_entries() -> list[str]:
         "results/tables/table2.csv",
         *(f"results/predict/{e}.csv" for e in experiments),
         *(f"results/predict/{e}.png" for e in experiments),
+        *(f"results/predict/{e}.early.csv" for e in experiments),
+        *(f"results/predict/{e}.early.png" for e in experiments),
         "results/claims/claims.csv",
         "results/claims/claims.png",
     ]

@@ -83,7 +83,12 @@ rule predict_early:
         features="results/features/{experiment}.parquet",
         code=package_code("analysis/predict.py", "analysis/spectral.py", "io.py", "zoo.py"),
     output:
-        "results/predict/{experiment}.early.csv",
+        report(
+            "results/predict/{experiment}.early.csv",
+            caption="../report/predict_early.rst",
+            category="7 Accuracy from weights",
+            labels={"experiment": "{experiment}", "kind": "early table"},
+        ),
     params:
         epochs=lambda wildcards: experiment_settings(CONFIG, wildcards.experiment).epochs,
     log:
@@ -106,7 +111,12 @@ rule predict_early_figure:
         code=package_code("figures/early.py", "figures/common.py", "analysis/predict.py"),
     output:
         pdf="results/predict/{experiment}.early.pdf",
-        png="results/predict/{experiment}.early.png",
+        png=report(
+            "results/predict/{experiment}.early.png",
+            caption="../report/predict_early_figure.rst",
+            category="7 Accuracy from weights",
+            labels={"experiment": "{experiment}", "kind": "early figure"},
+        ),
     log:
         "results/logs/predict_early_figure/{experiment}.log",
     resources:
