@@ -133,11 +133,11 @@ def planted():
 def test_table_has_the_documented_columns_and_one_row_per_test(planted):
     _, claims = planted
     assert tuple(claims.columns) == COLUMNS
-    # per layer: 7 group claims (1, 2, 4a, 4b, 5b, 6, 7a) x 2 scopes, 5 correlated statistics
-    # x (pooled, within, 2 archs), claim 7b pooled; claim 3 x 2 scopes; claim 5a: 2 layer
-    # pairs x 2 scopes. (No ww_alpha in this table: the 7a/7b rows are untested.)
+    # per layer: 7 group claims (1, 2, 4a, 4b, 5b, 6, 8a) x 2 scopes, 5 correlated statistics
+    # x (pooled, within, 2 archs), claim 8b pooled; claim 3 x 2 scopes; claim 5a: 2 layer
+    # pairs x 2 scopes. (No ww_alpha in this table: the 8a/8b rows are untested.)
     assert len(claims) == 3 * (7 * 2 + 5 * 4 + 1) + 2 + 2 * 2
-    assert (claims.loc[claims["claim"].isin(["7a", "7b"]), "verdict"] == "inconclusive").all()
+    assert (claims.loc[claims["claim"].isin(["8a", "8b"]), "verdict"] == "inconclusive").all()
     assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive"}
     tested = claims["p_value"].notna()
     assert (claims.loc[tested, "q_value"] >= claims.loc[tested, "p_value"] - 1e-12).all()
@@ -198,7 +198,7 @@ def test_tiny_groups_are_inconclusive_not_a_crash():
     table = features_table([{"between": 6, "non": 2}] * 2, planted_std, rng)
     claims = test_claims(table, FAST)
     assert set(claims["verdict"]) == {"inconclusive"}
-    assert set(claims["claim"]) == {"1", "2", "3", "4a", "4b", "5a", "5b", "6", "7a", "7b"}
+    assert set(claims["claim"]) == {"1", "2", "3", "4a", "4b", "5a", "5b", "6", "8a", "8b"}
 
 
 def test_nan_and_nonfinite_rows_are_ignored(planted):
@@ -377,23 +377,23 @@ def test_spectral_alpha_lower_and_well_trained_in_high_nets():
     rng = np.random.default_rng(11)
     base = features_table([{"high": 30, "low": 15, "mid": 15}] * 2, no_effect_std, rng)
     claims = test_claims(with_alpha(base, rng, 3.5, 7.0), FAST)
-    assert verdicts(claims, "7a", "pooled") == {"supported"}
-    assert verdicts(claims, "7a", "within") == {"supported"}
-    assert verdicts(claims, "7a", "pooled", test="accuracy") == {"supported"}
-    assert verdicts(claims, "7b", "pooled", test="range") == {"supported"}
-    assert set(rows(claims, "7b", "pooled", test="range")["note"]) == {
+    assert verdicts(claims, "8a", "pooled") == {"supported"}
+    assert verdicts(claims, "8a", "within") == {"supported"}
+    assert verdicts(claims, "8a", "pooled", test="accuracy") == {"supported"}
+    assert verdicts(claims, "8b", "pooled", test="range") == {"supported"}
+    assert set(rows(claims, "8b", "pooled", test="range")["note"]) == {
         "60 of 60 high trials have alpha in [2, 6]"
     }
-    # high nets' alpha outside 2-6 (over-trained side): 7b contradicted, 7a still holds
+    # high nets' alpha outside 2-6 (over-trained side): 8b contradicted, 8a still holds
     claims = test_claims(with_alpha(base, rng, 1.2, 4.0), FAST)
-    assert verdicts(claims, "7b", "pooled", test="range") == {"contradicted"}
-    assert verdicts(claims, "7a", "pooled") == {"supported"}
+    assert verdicts(claims, "8b", "pooled", test="range") == {"contradicted"}
+    assert verdicts(claims, "8a", "pooled") == {"supported"}
 
 
 def test_flagged_fits_are_ignored_by_the_spectral_claims():
     rng = np.random.default_rng(12)
     base = features_table([{"high": 30, "low": 15, "mid": 15}] * 2, no_effect_std, rng)
     claims = test_claims(with_alpha(base, rng, 3.5, 7.0, unreliable=True), FAST)
-    spectral = claims[claims["claim"].isin(["7a", "7b"])]
+    spectral = claims[claims["claim"].isin(["8a", "8b"])]
     assert (spectral["verdict"] == "inconclusive").all() and spectral["p_value"].isna().all()
     assert spectral["note"].str.contains("too few|no architecture").all()

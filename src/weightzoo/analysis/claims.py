@@ -26,8 +26,8 @@ Claims (the effect's expected sign in brackets):
 6. high nets separate from low/mid in weight space: mean silhouette of the high trials
    (their distance to low/mid trials against their distance to each other, > 0);
 7. WeightWatcher's power-law exponent (issue 10 §4; ``ww_alpha``, fits flagged
-   ``ww_unreliable`` left out, so layers with < 50 eigenvalues are untested): (7a) lower in
-   high nets: Cliff's delta (< 0); (7b) high nets' alpha lies in WeightWatcher's 2-6 "well
+   ``ww_unreliable`` left out, so layers with < 50 eigenvalues are untested): (8a) lower in
+   high nets: Cliff's delta (< 0); (8b) high nets' alpha lies in WeightWatcher's 2-6 "well
    trained" range: the fraction of high trials in [2, 6] minus 1/2 (> 0; exact binomial
    test against 1/2, Wilson 95 % CI; pooled only).
 
@@ -92,8 +92,8 @@ CLAIMS = {
     "5a": "node strengths of consecutive layers correlate more strongly in high nets",
     "5b": "mean node strength higher in high nets (DNN, CNN), lower (ViT)",
     "6": "high nets separate from low/mid nets in weight space",
-    "7a": "high nets have a lower WeightWatcher alpha",
-    "7b": "high nets' WeightWatcher alpha lies in its 2-6 'well trained' range",
+    "8a": "high nets have a lower WeightWatcher alpha",
+    "8b": "high nets' WeightWatcher alpha lies in its 2-6 'well trained' range",
 }
 # claims whose statistic is one number per trial: (feature column, expected sign of the
 # high-vs-low/mid contrast, which is also the expected sign of its correlation with accuracy)
@@ -101,7 +101,7 @@ UNIVARIATE = {
     "1": ("w_std", -1),
     "4a": ("w_kurtosis", +1),
     "4b": ("w_frac_near_zero", +1),
-    "7a": ("ww_alpha", -1),
+    "8a": ("ww_alpha", -1),
 }
 ALPHA = "ww_alpha"
 WELL_TRAINED = (2.0, 6.0)  # WeightWatcher's range of alpha for a well-trained layer
@@ -677,7 +677,7 @@ def _final_gap_rows(exp, final, settings) -> list[dict]:
 
 
 def well_trained_test(alpha: np.ndarray, settings: ClaimSettings) -> Outcome:
-    """Claim 7b on the high trials' alpha (NaN dropped): fraction in :data:`WELL_TRAINED`
+    """Claim 8b on the high trials' alpha (NaN dropped): fraction in :data:`WELL_TRAINED`
     minus 1/2, exact binomial test against 1/2 and its Wilson 95 % CI (shifted alike)."""
     alpha = alpha[np.isfinite(alpha)]
     n = len(alpha)
@@ -704,7 +704,7 @@ def _well_trained_rows(exp, layer_df, settings) -> list[dict]:
     high = layer_df.loc[layer_df["group"] == HIGH, ALPHA].to_numpy(dtype=float)
     out = well_trained_test(high, settings)
     layer = layer_df["layer"].iloc[0]
-    return [_row(exp, "7b", "range", "pooled", layer, ALPHA, "fraction in [2, 6] - 1/2", +1, out)]
+    return [_row(exp, "8b", "range", "pooled", layer, ALPHA, "fraction in [2, 6] - 1/2", +1, out)]
 
 
 def reliable_alpha(final: pd.DataFrame) -> pd.DataFrame:
@@ -805,14 +805,14 @@ ACCURACY_LABELS = {
     "4a": "kurtosis",
     "4b": "mass near 0",
     "5b": "mean strength",
-    "7a": "WW alpha",
+    "8a": "WW alpha",
 }
 
 
 def test_rows() -> list[tuple[str, str, str]]:
     """(claim, test, label) of the summary grid rows, in order: the group claims, then the
     rank correlations with accuracy."""
-    kinds = {"3": "layers", "7b": "range"}
+    kinds = {"3": "layers", "8b": "range"}
     rows = [(c, kinds.get(c, "group"), f"{c}: {text}") for c, text in CLAIMS.items()]
     rows += [
         (c, "accuracy", f"{c}: rank correlation of {ACCURACY_LABELS[c]} with accuracy")
