@@ -133,10 +133,12 @@ def planted():
 def test_table_has_the_documented_columns_and_one_row_per_test(planted):
     _, claims = planted
     assert tuple(claims.columns) == COLUMNS
-    # per layer: 6 group claims x 2 scopes, 4 correlated statistics x (pooled, within, 2 archs);
-    # claim 3 x 2 scopes; claim 5a: 2 layer pairs x 2 scopes; claim 7 x 2 scopes (untested
-    # here: the synthetic table has no layer dynamics)
-    assert len(claims) == 3 * (6 * 2 + 4 * 4) + 2 + 2 * 2 + 2
+    # per layer: 7 group claims (1, 2, 4a, 4b, 5b, 6, 8a) x 2 scopes, 5 correlated statistics
+    # x (pooled, within, 2 archs), claim 8b pooled; claim 3 x 2 scopes; claim 5a: 2 layer
+    # pairs x 2 scopes; claim 7 x 2 scopes. (No ww_alpha and no layer dynamics in this
+    # table: the 7, 8a and 8b rows are untested.)
+    assert len(claims) == 3 * (7 * 2 + 5 * 4 + 1) + 2 + 2 * 2 + 2
+    assert (claims.loc[claims["claim"].isin(["7", "8a", "8b"]), "verdict"] == "inconclusive").all()
     assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive"}
     tested = claims["p_value"].notna()
     assert (claims.loc[tested, "q_value"] >= claims.loc[tested, "p_value"] - 1e-12).all()
@@ -198,7 +200,7 @@ def test_tiny_groups_are_inconclusive_not_a_crash():
     table = features_table([{"between": 6, "non": 2}] * 2, planted_std, rng)
     claims = test_claims(table, FAST)
     assert set(claims["verdict"]) == {"inconclusive"}
-    assert set(claims["claim"]) == {"1", "2", "3", "4a", "4b", "5a", "5b", "6", "7"}
+    assert set(claims["claim"]) == {"1", "2", "3", "4a", "4b", "5a", "5b", "6", "7", "8a", "8b"}
 
 
 def test_nan_and_nonfinite_rows_are_ignored(planted):
@@ -363,3 +365,37 @@ def test_claims_rules_run_on_the_tiny_config(tmp_path):
     assert "## dnn_digits" in (root / "results" / "claims" / "claims.md").read_text()
     assert (root / "results" / "claims" / "claims.pdf").stat().st_size > 1000
     assert "rows from 3 experiments" in (root / "results/logs/claims/claims.log").read_text()
+
+
+def with_alpha(table, rng, high_alpha, rest_alpha, unreliable=False):
+    """``table`` plus WeightWatcher's alpha: high trials around ``high_alpha``, the others
+    around ``rest_alpha``; every fit flagged unreliable if asked."""
+    high = (table["group"] == "high").to_numpy()
+    alpha = np.where(high, high_alpha, rest_alpha) + rng.normal(0, 0.3, len(table))
+    return table.assign(ww_alpha=alpha, ww_unreliable=unreliable)
+
+
+def test_spectral_alpha_lower_and_well_trained_in_high_nets():
+    rng = np.random.default_rng(11)
+    base = features_table([{"high": 30, "low": 15, "mid": 15}] * 2, no_effect_std, rng)
+    claims = test_claims(with_alpha(base, rng, 3.5, 7.0), FAST)
+    assert verdicts(claims, "8a", "pooled") == {"supported"}
+    assert verdicts(claims, "8a", "within") == {"supported"}
+    assert verdicts(claims, "8a", "pooled", test="accuracy") == {"supported"}
+    assert verdicts(claims, "8b", "pooled", test="range") == {"supported"}
+    assert set(rows(claims, "8b", "pooled", test="range")["note"]) == {
+        "60 of 60 high trials have alpha in [2, 6]"
+    }
+    # high nets' alpha outside 2-6 (over-trained side): 8b contradicted, 8a still holds
+    claims = test_claims(with_alpha(base, rng, 1.2, 4.0), FAST)
+    assert verdicts(claims, "8b", "pooled", test="range") == {"contradicted"}
+    assert verdicts(claims, "8a", "pooled") == {"supported"}
+
+
+def test_flagged_fits_are_ignored_by_the_spectral_claims():
+    rng = np.random.default_rng(12)
+    base = features_table([{"high": 30, "low": 15, "mid": 15}] * 2, no_effect_std, rng)
+    claims = test_claims(with_alpha(base, rng, 3.5, 7.0, unreliable=True), FAST)
+    spectral = claims[claims["claim"].isin(["8a", "8b"])]
+    assert (spectral["verdict"] == "inconclusive").all() and spectral["p_value"].isna().all()
+    assert spectral["note"].str.contains("too few|no architecture").all()

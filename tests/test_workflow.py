@@ -131,6 +131,8 @@ def report_entries() -> list[str]:
         "results/tables/table2.csv",
         *(f"results/predict/{e}.csv" for e in experiments),
         *(f"results/predict/{e}.png" for e in experiments),
+        *(f"results/predict/{e}.early.csv" for e in experiments),
+        *(f"results/predict/{e}.early.png" for e in experiments),
         "results/claims/claims.csv",
         "results/claims/claims.png",
     ]

@@ -58,6 +58,8 @@ DEFAULTS: dict = {
         "kde_max_points": 20000,
         "seed": 0,
     },
+    # WeightWatcher's spectral columns in the features table (issue 10 §4; docs/features.md)
+    "features": {"spectral": True},
     "claims": claims_defaults(),  # weightzoo.analysis.claims.ClaimSettings
 }
 

@@ -276,6 +276,33 @@ def predict(features_path, results_path, oof_path) -> None:
         )
 
 
+def predict_early(features_path, out_path, epochs: int | None = None) -> None:
+    """How early a trial's fate shows (issue 10 §3): ``<experiment>.early.csv``."""
+    import pandas as pd
+
+    from .analysis import predict as p
+
+    table = p.predict_early(pd.read_parquet(features_path), epochs)
+    p.write_early(table, out_path)
+    for _, r in table[table["status"] == "ok"].iterrows():
+        metric = "roc_auc" if r["target"] == "high" else "r2"
+        log.info(
+            "%s %s %s %s: %s %.3f",
+            r["state"],
+            r["target"],
+            r["estimator"],
+            r["validation"],
+            metric,
+            r[metric],
+        )
+
+
+def predict_early_figure(early_path, out_pdf, out_png) -> None:
+    from .figures import early as fig
+
+    fig.make(early_path, str(out_pdf), str(out_png))
+
+
 def predict_table(result_paths, md_path) -> None:
     from .analysis import predict as p
 
@@ -288,12 +315,13 @@ def predict_figure(results_path, oof_path, out_pdf, out_png) -> None:
     fig.make(results_path, oof_path, str(out_pdf), str(out_png))
 
 
-def features(zoo_path, groups_path, out_path) -> None:
-    """The features table of one experiment (``results/features/<experiment>.parquet``)."""
+def features(zoo_path, groups_path, out_path, spectral: bool = True) -> None:
+    """The features table of one experiment (``results/features/<experiment>.parquet``);
+    ``spectral``: WeightWatcher's columns too (config ``features.spectral``)."""
     from .analysis.features import features_from_file, write_features
     from .groups import read_groups_csv
 
-    df = features_from_file(zoo_path, read_groups_csv(groups_path))
+    df = features_from_file(zoo_path, read_groups_csv(groups_path), spectral=spectral)
     write_features(df, out_path)
     log.info(
         "%s: %d rows (%d trials x layers x states), %d non-finite rows; wrote %s",
@@ -303,6 +331,9 @@ def features(zoo_path, groups_path, out_path) -> None:
         int(df["nonfinite"].sum()),
         out_path,
     )
+    flagged = df.groupby(["layer", "state"], sort=False)["ww_unreliable"].agg(["sum", "size"])
+    for (layer, state), r in flagged.iterrows():  # the README counts the excluded layers
+        log.info("spectral %s %s: %d of %d fits flagged unreliable", layer, state, *r)
 
 
 def claims(feature_paths, csv_path, md_path, claims_config: Mapping, accuracy: str) -> None:

@@ -6,9 +6,18 @@ rule features:
     input:
         zoo="results/zoo/{experiment}.h5",
         groups="results/groups/{experiment}.csv",
-        code=package_code("analysis/features.py", "groups.py", "models.py", "zoo.py", "io.py"),
+        code=package_code(
+            "analysis/features.py",
+            "analysis/spectral.py",
+            "groups.py",
+            "models.py",
+            "zoo.py",
+            "io.py",
+        ),
     output:
         "results/features/{experiment}.parquet",
+    params:
+        spectral=CONFIG["features"]["spectral"],
     log:
         "results/logs/features/{experiment}.log",
     benchmark:

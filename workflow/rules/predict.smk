@@ -6,13 +6,18 @@ PREDICT_FILES = [
     *expand("results/predict/{experiment}.csv", experiment=EXPERIMENTS),
     *expand("results/predict/{experiment}.{ext}", experiment=EXPERIMENTS, ext=("pdf", "png")),
     "results/predict/predict.md",
+    # issue 10 §3: how early a trial's fate shows, per experiment
+    *expand("results/predict/{experiment}.early.csv", experiment=EXPERIMENTS),
+    *expand(
+        "results/predict/{experiment}.early.{ext}", experiment=EXPERIMENTS, ext=("pdf", "png")
+    ),
 ]
 
 
 rule predict:
     input:
         features="results/features/{experiment}.parquet",
-        code=package_code("analysis/predict.py", "io.py"),
+        code=package_code("analysis/predict.py", "analysis/spectral.py", "io.py"),
     output:
         results=report(
             "results/predict/{experiment}.csv",
@@ -71,3 +76,53 @@ rule predict_figure:
         "../../envs/weightzoo.yaml"
     script:
         "../scripts/predict_figure.py"
+
+
+rule predict_early:
+    input:
+        features="results/features/{experiment}.parquet",
+        code=package_code("analysis/predict.py", "analysis/spectral.py", "io.py", "zoo.py"),
+    output:
+        report(
+            "results/predict/{experiment}.early.csv",
+            caption="../report/predict_early.rst",
+            category="7 Accuracy from weights",
+            labels={"experiment": "{experiment}", "kind": "early table"},
+        ),
+    params:
+        epochs=lambda wildcards: experiment_settings(CONFIG, wildcards.experiment).epochs,
+    log:
+        "results/logs/predict_early/{experiment}.log",
+    benchmark:
+        "results/benchmarks/predict_early/{experiment}.tsv"
+    threads: 1  # as rule predict
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/predict_early.py"
+
+
+rule predict_early_figure:
+    input:
+        early="results/predict/{experiment}.early.csv",
+        code=package_code("figures/early.py", "figures/common.py", "analysis/predict.py"),
+    output:
+        pdf="results/predict/{experiment}.early.pdf",
+        png=report(
+            "results/predict/{experiment}.early.png",
+            caption="../report/predict_early_figure.rst",
+            category="7 Accuracy from weights",
+            labels={"experiment": "{experiment}", "kind": "early figure"},
+        ),
+    log:
+        "results/logs/predict_early_figure/{experiment}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/weightzoo.yaml"
+    script:
+        "../scripts/predict_early_figure.py"

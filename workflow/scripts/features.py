@@ -10,4 +10,9 @@ from weightzoo.pipeline import features
 from weightzoo.runlog import job_log
 
 with job_log(snakemake.log[0]):
-    features(snakemake.input.zoo, snakemake.input.groups, snakemake.output[0])
+    features(
+        snakemake.input.zoo,
+        snakemake.input.groups,
+        snakemake.output[0],
+        spectral=snakemake.params.spectral,
+    )

@@ -24,7 +24,12 @@ Claims (the effect's expected sign in brackets):
    rho of ``strength_mean`` of layer l vs l+1 across trials, high minus low/mid (> 0);
    (5b) mean node strength higher in high nets for DNN and CNN (> 0), lower for ViT (< 0);
 6. high nets separate from low/mid in weight space: mean silhouette of the high trials
-   (their distance to low/mid trials against their distance to each other, > 0).
+   (their distance to low/mid trials against their distance to each other, > 0);
+7. WeightWatcher's power-law exponent (issue 10 §4; ``ww_alpha``, fits flagged
+   ``ww_unreliable`` left out, so layers with < 50 eigenvalues are untested): (8a) lower in
+   high nets: Cliff's delta (< 0); (8b) high nets' alpha lies in WeightWatcher's 2-6 "well
+   trained" range: the fraction of high trials in [2, 6] minus 1/2 (> 0; exact binomial
+   test against 1/2, Wilson 95 % CI; pooled only).
 
 Each is tested **pooled** (all architectures as one sample, as the paper did) and **within**
 architecture (effects computed per architecture and averaged with weights
@@ -89,11 +94,20 @@ CLAIMS = {
     "5b": "mean node strength higher in high nets (DNN, CNN), lower (ViT)",
     "6": "high nets separate from low/mid nets in weight space",
     "7": "later layers change more than earlier ones (Agrawal et al. 2020)",
+    "8a": "high nets have a lower WeightWatcher alpha",
+    "8b": "high nets' WeightWatcher alpha lies in its 2-6 'well trained' range",
 }
 LAYER_ORDER = "rwc_mean"  # claim 7's per-layer value: mean relative weight change
 # claims whose statistic is one number per trial: (feature column, expected sign of the
 # high-vs-low/mid contrast, which is also the expected sign of its correlation with accuracy)
-UNIVARIATE = {"1": ("w_std", -1), "4a": ("w_kurtosis", +1), "4b": ("w_frac_near_zero", +1)}
+UNIVARIATE = {
+    "1": ("w_std", -1),
+    "4a": ("w_kurtosis", +1),
+    "4b": ("w_frac_near_zero", +1),
+    "8a": ("ww_alpha", -1),
+}
+ALPHA = "ww_alpha"
+WELL_TRAINED = (2.0, 6.0)  # WeightWatcher's range of alpha for a well-trained layer
 STRENGTH = "strength_mean"
 TRIAL_KEY = ["arch", "trial_id"]  # a zoo numbers trials per architecture
 
@@ -665,9 +679,51 @@ def _final_gap_rows(exp, final, settings) -> list[dict]:
     return rows
 
 
+def well_trained_test(alpha: np.ndarray, settings: ClaimSettings) -> Outcome:
+    """Claim 8b on the high trials' alpha (NaN dropped): fraction in :data:`WELL_TRAINED`
+    minus 1/2, exact binomial test against 1/2 and its Wilson 95 % CI (shifted alike)."""
+    alpha = alpha[np.isfinite(alpha)]
+    n = len(alpha)
+    if n < settings.min_trials:
+        note = f"too few trials: high n={n} with a reliable alpha (claims.min_trials = "
+        return Outcome(n=n, n_high=n, note=note + f"{settings.min_trials})")
+    inside = int(((alpha >= WELL_TRAINED[0]) & (alpha <= WELL_TRAINED[1])).sum())
+    test = sps.binomtest(inside, n, 0.5)
+    ci = test.proportion_ci(confidence_level=0.95, method="wilson")
+    return Outcome(
+        estimate=inside / n - 0.5,
+        ci_low=ci.low - 0.5,
+        ci_high=ci.high - 0.5,
+        p_value=float(test.pvalue),
+        n=n,
+        n_high=n,
+        value_high=float(np.median(alpha)),
+        note=f"{inside} of {n} high trials have alpha in [2, 6]",
+        tested=True,
+    )
+
+
+def _well_trained_rows(exp, layer_df, settings) -> list[dict]:
+    high = layer_df.loc[layer_df["group"] == HIGH, ALPHA].to_numpy(dtype=float)
+    out = well_trained_test(high, settings)
+    layer = layer_df["layer"].iloc[0]
+    return [_row(exp, "8b", "range", "pooled", layer, ALPHA, "fraction in [2, 6] - 1/2", +1, out)]
+
+
+def reliable_alpha(final: pd.DataFrame) -> pd.DataFrame:
+    """``final`` with ``ww_alpha`` NaN where the fit is flagged unreliable (and all NaN for
+    a features table made before the spectral columns existed)."""
+    if ALPHA not in final:
+        return final.assign(**{ALPHA: np.nan})
+    if "ww_unreliable" not in final:
+        return final
+    return final.assign(**{ALPHA: final[ALPHA].mask(final["ww_unreliable"].astype(bool))})
+
+
 def experiment_claims(features: pd.DataFrame, settings: ClaimSettings) -> list[dict]:
     """All rows of one experiment (p-values not yet corrected)."""
     final = features[(features["state"] == "final") & ~features["nonfinite"].astype(bool)]
+    final = reliable_alpha(final)
     first = features.iloc[0]
     exp = {k: first[k] for k in ("experiment", "model", "dataset")}
     if final.empty:
@@ -679,6 +735,7 @@ def experiment_claims(features: pd.DataFrame, settings: ClaimSettings) -> list[d
         layer_df = final[final["layer"] == layer]
         rows += _group_rows(exp, layer_df, model, settings)
         rows += _accuracy_rows(exp, layer_df, model, settings)
+        rows += _well_trained_rows(exp, layer_df, settings)
     rows += _final_gap_rows(exp, final, settings)
     rows += _pair_rows(exp, final, layers, settings)
     rows += layer_order_rows(exp, final, settings)
@@ -800,15 +857,20 @@ def _verdicts(table: pd.DataFrame, settings: ClaimSettings) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- output
 
 
-ACCURACY_LABELS = {"1": "std", "4a": "kurtosis", "4b": "mass near 0", "5b": "mean strength"}
+ACCURACY_LABELS = {
+    "1": "std",
+    "4a": "kurtosis",
+    "4b": "mass near 0",
+    "5b": "mean strength",
+    "8a": "WW alpha",
+}
 
 
 def test_rows() -> list[tuple[str, str, str]]:
     """(claim, test, label) of the summary grid rows, in order: the group claims, then the
     rank correlations with accuracy."""
-    rows = [
-        (c, "layers" if c in ("3", "7") else "group", f"{c}: {text}") for c, text in CLAIMS.items()
-    ]
+    kinds = {"3": "layers", "7": "layers", "8b": "range"}
+    rows = [(c, kinds.get(c, "group"), f"{c}: {text}") for c, text in CLAIMS.items()]
     rows += [
         (c, "accuracy", f"{c}: rank correlation of {ACCURACY_LABELS[c]} with accuracy")
         for c in (*UNIVARIATE, "5b")

@@ -32,6 +32,7 @@ from ..groups import group_counts
 from ..io import atomic_output
 from ..models import LayerInfo, get_family
 from ..zoo import ArchTrials, Zoo, checkpoint_epoch, checkpoint_name, read_zoo, stored_checkpoints
+from .spectral import SPECTRAL_COLUMNS, empty_spectral, masked_spectral_features
 
 STATES = ("final", "initial")  # every zoo has them; checkpoints add "epoch_<k>"
 QUANTILES = (0, 25, 50, 75, 100)
@@ -88,7 +89,7 @@ IDENTITY_COLUMNS = (
     "state",
     "nonfinite",
 )
-COLUMNS = (*IDENTITY_COLUMNS, *FEATURE_COLUMNS, *DYNAMICS_COLUMNS)
+COLUMNS = (*IDENTITY_COLUMNS, *FEATURE_COLUMNS, *DYNAMICS_COLUMNS, *SPECTRAL_COLUMNS)
 
 # A reader of one chunk of stacked weights: (arch, state, param, trials) -> [t, ...] or None
 ChunkReader = Callable[[ArchTrials, str, str, slice], "np.ndarray | None"]
@@ -259,9 +260,12 @@ def layer_state_features(
     state: str,
     read: ChunkReader,
     chunk_elements: int | None = None,
+    spectral: bool = True,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Features ``{column: [T]}`` and the ``nonfinite`` flags ``[T]`` of one layer in one
-    state, for all trials of ``a``, computed chunk by chunk."""
+    """Features ``{column: [T]}`` (:data:`FEATURE_COLUMNS`, and WeightWatcher's
+    :data:`~.spectral.SPECTRAL_COLUMNS`, status ``off`` unless ``spectral``) and the
+    ``nonfinite`` flags ``[T]`` of one layer in one state, for all trials of ``a``,
+    computed chunk by chunk."""
     first = _first_trial(a, layer, state, read)
     per_trial = int(np.prod(first.shape[1:], dtype=np.int64))
     parts, flags = [], []
@@ -270,9 +274,15 @@ def layer_state_features(
         bias = read(a, state, bias_param(layer.param), chunk)
         initial = read(a, "initial", layer.param, chunk) if state != "initial" else None
         feats, nonfinite = _masked_chunk_features(w, bias, layer, initial)
+        if spectral:
+            feats.update(masked_spectral_features(w, ~nonfinite, layer))
+        else:
+            feats.update(empty_spectral(len(w), "off"))
         parts.append(feats)
         flags.append(nonfinite)
-    joined = {c: np.concatenate([p[c] for p in parts]) for c in FEATURE_COLUMNS}
+    joined = {
+        c: np.concatenate([p[c] for p in parts]) for c in (*FEATURE_COLUMNS, *SPECTRAL_COLUMNS)
+    }
     return joined, np.concatenate(flags)
 
 
@@ -328,13 +338,13 @@ def dynamics_features(a: ArchTrials, param: str, state: str) -> dict[str, np.nda
     return {"rwc": done[:, -1], "rwc_mean": done.mean(axis=1)}
 
 
-def _arch_rows(zoo, a, trials, states, read, chunk_elements) -> list[pd.DataFrame]:
+def _arch_rows(zoo, a, trials, states, read, chunk_elements, spectral) -> list[pd.DataFrame]:
     blocks = []
     for index, layer in enumerate(get_family(zoo.model).layers(a.arch)):
         shape = _first_trial(a, layer, states[0], read).shape[1:]
         for state in states:
             # travel: NaN on initial rows (layer_state_features reads W0 for the others)
-            feats, nonfinite = layer_state_features(a, layer, state, read, chunk_elements)
+            feats, nonfinite = layer_state_features(a, layer, state, read, chunk_elements, spectral)
             feats.update(dynamics_features(a, layer.param, state))
             block = trials.assign(
                 layer=layer.label,
@@ -354,7 +364,9 @@ def default_states(checkpoint_epochs) -> tuple[str, ...]:
     return (*STATES, *(checkpoint_name(k) for k in sorted(checkpoint_epochs)))
 
 
-def _features(zoo: Zoo, groups, states, read: ChunkReader, chunk_elements) -> pd.DataFrame:
+def _features(
+    zoo: Zoo, groups, states, read: ChunkReader, chunk_elements, spectral: bool = True
+) -> pd.DataFrame:
     states = tuple(states)
     unknown = sorted(s for s in states if s not in STATES and checkpoint_epoch(s) is None)
     if unknown or not states:
@@ -363,7 +375,7 @@ def _features(zoo: Zoo, groups, states, read: ChunkReader, chunk_elements) -> pd
     blocks = []
     for a in zoo.archs:
         trials = identity[identity["arch"] == a.arch_name].reset_index(drop=True)
-        blocks += _arch_rows(zoo, a, trials, states, read, chunk_elements)
+        blocks += _arch_rows(zoo, a, trials, states, read, chunk_elements, spectral)
     df = pd.concat(blocks, ignore_index=True).loc[:, list(COLUMNS)]
     order = df["state"].map({s: i for i, s in enumerate(states)})
     df = df.assign(_order=order).sort_values(
@@ -381,17 +393,22 @@ def _read_memory(a: ArchTrials, state: str, param: str, trials: slice):
 
 
 def zoo_features(
-    zoo: Zoo, groups: pd.DataFrame, states=None, chunk_elements: int | None = None
+    zoo: Zoo,
+    groups: pd.DataFrame,
+    states=None,
+    chunk_elements: int | None = None,
+    spectral: bool = True,
 ) -> pd.DataFrame:
     """The features table of an in-memory zoo (see the module docstring).
 
     ``groups``: the experiment's groups file (:func:`weightzoo.groups.read_groups_csv`;
     rows of other experiments are ignored); ``states``: among ``final``, ``initial`` and
     ``epoch_<k>`` (default: final, initial and every checkpoint loaded in the zoo);
-    ``chunk_elements``: weights per chunk (default :data:`CHUNK_ELEMENTS`)."""
+    ``chunk_elements``: weights per chunk (default :data:`CHUNK_ELEMENTS`); ``spectral``:
+    compute WeightWatcher's columns (:mod:`.spectral`; else status ``off``)."""
     if states is None:
         states = default_states(zoo.archs[0].checkpoint_epochs if zoo.archs else ())
-    return _features(zoo, groups, states, _read_memory, chunk_elements)
+    return _features(zoo, groups, states, _read_memory, chunk_elements, spectral)
 
 
 def features_from_file(
@@ -399,6 +416,7 @@ def features_from_file(
     groups: pd.DataFrame,
     states=None,
     chunk_elements: int | None = None,
+    spectral: bool = True,
 ) -> pd.DataFrame:
     """:func:`zoo_features` of a zoo file, reading one chunk of trials at a time from the
     HDF5 file: memory stays near one chunk's worth however large the zoo. ``states``
@@ -413,7 +431,7 @@ def features_from_file(
             data = f.get(f"archs/{a.arch_name}/weights/{state}/{param}")
             return None if data is None else data[trials]
 
-        return _features(zoo, groups, states, read, chunk_elements)
+        return _features(zoo, groups, states, read, chunk_elements, spectral)
 
 
 # ----------------------------------------------------------------------------- files

@@ -7,6 +7,9 @@ features) predict a trial's final test accuracy (percent) from one of three inpu
 
 * ``final_weights``: the features of the trial's final weights (one column per feature
   and layer, from the long features table, ``state == "final"``);
+* ``final_spectral``: the same plus WeightWatcher's spectral columns (``ww_*``,
+  :mod:`.spectral`); a flagged (``ww_unreliable``) fit is NaN, never a reason to drop a
+  trial (skipped when the table has no spectral columns);
 * ``architecture``: the architecture alone (one-hot), the width baseline;
 * ``initial_weights``: the features of the initial weights, a leakage check: initial
   weights carry no more than the architecture (and the seed), so under 5-fold CV this
@@ -41,20 +44,25 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import RidgeCV
-from sklearn.metrics import r2_score
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.model_selection import KFold, LeaveOneGroupOut
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..io import atomic_output
+from ..zoo import checkpoint_epoch
 from .features import FEATURE_COLUMNS
+from .spectral import FIT_COLUMNS
+from .spectral import VALUE_COLUMNS as SPECTRAL_VALUES
 
 TARGET = "final_test_acc"
-FEATURE_SETS = ("final_weights", "architecture", "initial_weights")
+# final_spectral: final_weights plus WeightWatcher's columns (issue 10 §4), to read off
+# how much the spectra add to R²
+FEATURE_SETS = ("final_weights", "final_spectral", "architecture", "initial_weights")
 REGRESSORS = ("hgb", "ridge")
 VALIDATIONS = ("cv5", "loao")
 N_FOLDS = 5
@@ -140,10 +148,21 @@ def regressor(name: str, settings: PredictSettings):
 # ----------------------------------------------------------------- design matrices
 
 
-def feature_columns(features: pd.DataFrame) -> list[str]:
-    """The feature columns (:data:`weightzoo.analysis.features.FEATURE_COLUMNS`) present in
-    ``features``; identity columns (layer sizes included) are never features."""
-    return [c for c in FEATURE_COLUMNS if c in features]
+def feature_columns(features: pd.DataFrame, spectral: bool = False) -> list[str]:
+    """The feature columns (:data:`weightzoo.analysis.features.FEATURE_COLUMNS`, and
+    WeightWatcher's values if ``spectral``) present in ``features``; identity columns
+    (layer sizes included) are never features."""
+    wanted = (*FEATURE_COLUMNS, *(SPECTRAL_VALUES if spectral else ()))
+    return [c for c in wanted if c in features]
+
+
+def without_flagged_fits(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with WeightWatcher's fit columns NaN where the fit is flagged unreliable."""
+    if "ww_unreliable" not in rows:
+        return rows
+    present = [c for c in FIT_COLUMNS if c in rows]
+    flagged = rows["ww_unreliable"].to_numpy(dtype=bool)
+    return rows.assign(**{c: rows[c].mask(flagged) for c in present})
 
 
 def trial_table(features: pd.DataFrame) -> pd.DataFrame:
@@ -163,14 +182,19 @@ def trial_table(features: pd.DataFrame) -> pd.DataFrame:
     return trials.sort_values(["arch_index", "trial_id"], kind="stable")
 
 
-def weight_matrix(features: pd.DataFrame, state: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Wide matrix ``[trial, layer:feature]`` of one weight state, and per trial whether
-    any of its rows is flagged non-finite. Layers in ``layer_index`` order."""
+def weight_matrix(
+    features: pd.DataFrame, state: str, spectral: bool = False
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Wide matrix ``[trial, layer:feature]`` of one weight state (``final``, ``initial``,
+    ``epoch_<k>``), and per trial whether any of its rows is flagged non-finite. Layers in
+    ``layer_index`` order. ``spectral``: add WeightWatcher's columns (flagged fits NaN)."""
     rows = features[features["state"] == state]
     if "layer_index" in rows:
         rows = rows.sort_values("layer_index", kind="stable")
+    if spectral:
+        rows = without_flagged_fits(rows)
     layers = list(dict.fromkeys(rows["layer"]))
-    feats = feature_columns(rows)
+    feats = feature_columns(rows, spectral)
     wide = rows.pivot(index=TRIAL_KEY, columns="layer", values=feats)  # columns (feat, layer)
     order = [(feat, layer) for layer in layers for feat in feats]
     wide = wide.reindex(columns=pd.MultiIndex.from_tuples(order))
@@ -197,25 +221,49 @@ class Design:
     arch: np.ndarray  # [trial] architecture names
     trials: pd.DataFrame  # identity of the usable trials (index (arch, trial_id))
     n_dropped: int  # trials dropped for non-finite weights, features or accuracy
+    spectral: bool = False  # WeightWatcher's columns asked for
+
+
+def _weight_design(features, trials, state: str, spectral: bool):
+    """``(x, drop [trial])`` of one state's weight features, by the module's drop rule."""
+    x, flagged = weight_matrix(features, state, spectral)
+    x = x.reindex(trials.index)  # a trial without rows of this state has only NaN
+    x = x.loc[:, x.notna().any(axis=0)]  # features nobody has
+    # NaN where the trial's architecture has values elsewhere = this trial's fault (a
+    # spectral fit may fail or be flagged for one trial alone: never a reason to drop)
+    checked = x[[c for c in x if c.split(":")[-1] not in SPECTRAL_VALUES]]
+    arch_has = checked.notna().groupby(level="arch").transform("any")
+    trial_nan = (checked.isna() & arch_has).any(axis=1)
+    all_nan = checked.isna().all(axis=1)
+    drop = flagged.reindex(trials.index, fill_value=True) | trial_nan | all_nan
+    return x, drop.to_numpy()
+
+
+def state_design(features: pd.DataFrame, state: str, spectral: bool = False) -> Design:
+    """Design matrix of one weight state's features (``final``, ``initial``,
+    ``epoch_<k>``), with the drop rule of the module docstring."""
+    trials = trial_table(features)
+    x, drop = _weight_design(features, trials, state, spectral)
+    return _usable(x, trials, drop)
 
 
 def design(features: pd.DataFrame, feature_set: str) -> Design:
     """Design matrix of one feature set, with the drop rule of the module docstring."""
-    trials = trial_table(features)
-    drop = ~np.isfinite(trials[TARGET].to_numpy(dtype=float))
+    if feature_set in ("final_weights", "initial_weights"):
+        return state_design(features, feature_set.split("_")[0])
+    if feature_set == "final_spectral":
+        d = state_design(features, "final", spectral=True)
+        d.spectral = True
+        return d
     if feature_set == "architecture":
-        x = architecture_matrix(trials)
-    elif feature_set in ("final_weights", "initial_weights"):
-        x, flagged = weight_matrix(features, feature_set.split("_")[0])
-        x = x.reindex(trials.index)  # a trial without rows of this state has only NaN
-        x = x.loc[:, x.notna().any(axis=0)]  # features nobody has
-        # NaN where the trial's architecture has values elsewhere = this trial's fault
-        arch_has = x.notna().groupby(level="arch").transform("any")
-        trial_nan = (x.isna() & arch_has).any(axis=1)
-        all_nan = x.isna().all(axis=1)
-        drop |= (flagged.reindex(trials.index, fill_value=True) | trial_nan | all_nan).to_numpy()
-    else:
-        raise ValueError(f"unknown feature set {feature_set!r}; use one of {FEATURE_SETS}")
+        trials = trial_table(features)
+        return _usable(architecture_matrix(trials), trials, np.zeros(len(trials), dtype=bool))
+    raise ValueError(f"unknown feature set {feature_set!r}; use one of {FEATURE_SETS}")
+
+
+def _usable(x: pd.DataFrame, trials: pd.DataFrame, drop: np.ndarray) -> Design:
+    """The :class:`Design` of the trials not dropped (nor lacking a finite accuracy)."""
+    drop = drop | ~np.isfinite(trials[TARGET].to_numpy(dtype=float))
     keep = ~drop
     return Design(
         x=x.loc[keep],
@@ -233,6 +281,8 @@ def _skip_reason(d: Design, validation: str, n_folds: int) -> str | None:
     n, n_archs = len(d.y), len(set(d.arch))
     if d.x.shape[1] == 0:
         return "no features with values"
+    if d.spectral and not any(c.split(":")[-1] in SPECTRAL_VALUES for c in d.x):
+        return "no spectral columns with values (features.spectral off or an old table)"
     if validation == "cv5" and n < n_folds:
         return f"{n} usable trials < {n_folds} folds"
     if validation == "loao" and n_archs < 2:
@@ -358,6 +408,175 @@ def _predict(features: pd.DataFrame, settings: PredictSettings):
     return results, oof_table
 
 
+# ----------------------------------------------------------- early prediction (§3)
+
+EARLY_TARGETS = ("accuracy", "high")  # final test accuracy (regression), high group or not
+CLASSIFIERS = ("hgb", "logistic")
+EARLY_COLUMNS = (
+    "experiment",
+    "model",
+    "dataset",
+    "state",
+    "epoch",
+    "target",
+    "estimator",
+    "validation",
+    "status",
+    "reason",
+    "n_trials",
+    "n_dropped",
+    "n_used",
+    "n_high",
+    "n_features",
+    "n_folds",
+    "r2",
+    "kendall_tau",
+    "roc_auc",
+)
+
+
+def classifier(name: str, settings: PredictSettings):
+    """A fresh classifier of 'ends in the high group': ``hgb`` (the regressor's trees) or
+    ``logistic`` (the ridge's preprocessing, then a logistic regression)."""
+    if name == "hgb":
+        return HistGradientBoostingClassifier(
+            max_iter=settings.hgb_max_iter,
+            learning_rate=settings.hgb_learning_rate,
+            max_leaf_nodes=settings.hgb_max_leaf_nodes,
+            max_bins=settings.hgb_max_bins,
+            min_samples_leaf=settings.hgb_min_samples_leaf,
+            early_stopping=False,
+            random_state=settings.seed,
+        )
+    if name == "logistic":
+        return make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(max_iter=1000),
+        )
+    raise ValueError(f"unknown classifier {name!r}; use one of {CLASSIFIERS}")
+
+
+def out_of_fold_proba(
+    d: Design, is_high: np.ndarray, name: str, splits, settings: PredictSettings
+) -> np.ndarray:
+    """``[trial]`` out-of-fold probability of the high group. A training fold holding one
+    class only (leave-one-architecture-out, mostly) predicts that class's frequency."""
+    proba = np.full(len(is_high), np.nan)
+    x = d.x.to_numpy(dtype=float)
+    for train, test in splits:
+        if len(np.unique(is_high[train])) < 2:
+            proba[test] = is_high[train].mean()
+            continue
+        model = clone(classifier(name, settings)).fit(x[train], is_high[train])
+        proba[test] = model.predict_proba(x[test])[:, 1]
+    return proba
+
+
+def state_order(states) -> list[str]:
+    """``initial``, ``epoch_<k>`` ascending, ``final``: the order training passes them."""
+
+    def key(state):
+        k = checkpoint_epoch(state)
+        return (0, 0) if state == "initial" else (2, 0) if k is None else (1, k)
+
+    unknown = [s for s in states if s not in ("initial", "final") and checkpoint_epoch(s) is None]
+    if unknown:
+        raise ValueError(f"unknown weight states {unknown}: use initial, final or epoch_<k>")
+    return sorted(set(states), key=key)
+
+
+def _early_rows(d: Design, base: dict, settings: PredictSettings) -> list[dict]:
+    """Regression and classification rows of one state under both validations."""
+    is_high = (d.trials["group"].to_numpy(dtype=str) == "high").astype(int)
+    rows = []
+    for validation in VALIDATIONS:
+        reason = _skip_reason(d, validation, settings.n_folds)
+        splits = [] if reason else _splits(d, validation, settings)
+        common = {**base, "validation": validation, "n_high": int(is_high.sum())}
+        common["n_folds"] = len(splits)
+        for name in REGRESSORS:
+            row = {**common, "target": "accuracy", "estimator": name}
+            if reason:
+                rows.append({**row, "status": "skipped", "reason": reason})
+                continue
+            s = scores(d.y, out_of_fold(d, name, splits, settings), d.arch)
+            rows.append({**row, "status": "ok", "r2": s["r2"], "kendall_tau": s["kendall_tau"]})
+        one_class = is_high.min(initial=0) == is_high.max(initial=0)
+        why = reason or (f"one class only ({int(is_high.sum())} high trials)" if one_class else "")
+        for name in CLASSIFIERS:
+            row = {**common, "target": "high", "estimator": name}
+            if why:
+                rows.append({**row, "status": "skipped", "reason": why})
+                continue
+            proba = out_of_fold_proba(d, is_high, name, splits, settings)
+            auc = float(roc_auc_score(is_high, proba))
+            rows.append({**row, "status": "ok", "roc_auc": auc})
+    return rows
+
+
+def predict_early(
+    features: pd.DataFrame, epochs: int | None = None, settings: PredictSettings | None = None
+) -> pd.DataFrame:
+    """How early a trial's fate is readable (issue 10 §3): from the weight features of
+    every stored state (``initial`` = epoch 0, ``epoch_<k>``, ``final`` = ``epochs``, NaN
+    if not given), predict the final test accuracy (R², Kendall's τ; :data:`REGRESSORS`)
+    and whether the trial ends in the high group (ROC AUC; :data:`CLASSIFIERS`), on
+    held-out trials as :func:`predict_experiment` does. One row per state x target x
+    estimator x validation (:data:`EARLY_COLUMNS`); skipped rows say why."""
+    settings = settings or PredictSettings()
+    experiments = features["experiment"].unique() if "experiment" in features else []
+    if len(experiments) != 1:
+        raise ValueError(
+            f"features table must hold exactly one experiment, got {list(experiments)}"
+        )
+    identity = trial_table(features).iloc[0]
+    rows = []
+    with threadpool_limits(settings.threads):
+        for state in state_order(features["state"].unique()):
+            d = state_design(features, state)
+            k = checkpoint_epoch_of(state, epochs)
+            base = {
+                "experiment": identity["experiment"],
+                "model": identity["model"],
+                "dataset": identity["dataset"],
+                "state": state,
+                "epoch": k,
+                "n_trials": len(d.y) + d.n_dropped,
+                "n_dropped": d.n_dropped,
+                "n_used": len(d.y),
+                "n_features": d.x.shape[1],
+            }
+            rows += _early_rows(d, base, settings)
+    return pd.DataFrame(rows).reindex(columns=list(EARLY_COLUMNS))
+
+
+def checkpoint_epoch_of(state: str, epochs: int | None) -> float:
+    """Epochs trained at ``state``: 0, k, ``epochs`` (NaN when unknown) for final."""
+    if state == "initial":
+        return 0.0
+    if state == "final":
+        return float("nan") if epochs is None else float(epochs)
+    return float(checkpoint_epoch(state))
+
+
+def write_early(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def read_early(path: str | os.PathLike) -> pd.DataFrame:
+    df = pd.read_csv(
+        path,
+        keep_default_na=False,
+        na_values={c: ["", "nan", "NaN"] for c in ("epoch", "r2", "kendall_tau", "roc_auc")},
+    )
+    missing = [c for c in EARLY_COLUMNS if c not in df]
+    if missing:
+        raise ValueError(f"{path}: not an early-prediction file, columns {missing} missing")
+    return df
+
+
 # ---------------------------------------------------------------------------- files
 
 
@@ -450,7 +669,9 @@ def results_markdown(results: Sequence[pd.DataFrame] | pd.DataFrame) -> str:
     notes = [
         "",
         "Final test accuracy (%) predicted from: final_weights = per-layer statistics of the "
-        "final weights; architecture = one-hot architecture only; initial_weights = the same "
+        "final weights; final_spectral = the same plus WeightWatcher's spectral columns "
+        "(alpha, D, norms; flagged fits left out); architecture = one-hot architecture "
+        "only; initial_weights = the same "
         "statistics of the initial weights (leakage check: close to architecture under cv5, τ "
         "within arch near 0; under LOAO both weight inputs carry the layer sizes as numbers, "
         "the one-hot cannot).",

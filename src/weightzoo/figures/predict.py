@@ -1,6 +1,6 @@
 """Predicted vs true final test accuracy of one experiment (issue 9 §3), drawn from the
 out-of-fold predictions that :mod:`weightzoo.analysis.predict` saved: columns = the three
-inputs (final weights, architecture, initial weights), rows = 5-fold CV and
+inputs (final weights, final weights + spectra, architecture, initial weights), rows = 5-fold CV and
 leave-one-architecture-out; one dot per trial, coloured by accuracy group, the diagonal
 is a perfect prediction. Drawing only: every number shown is read from the files.
 """
@@ -26,6 +26,7 @@ from .common import (
 
 FEATURE_TITLES = {
     "final_weights": "final weights",
+    "final_spectral": "final weights + spectra",
     "architecture": "architecture only",
     "initial_weights": "initial weights",
 }
@@ -101,7 +102,8 @@ def make(results_path, oof_path, out_pdf, out_png, *, regressor: str = "hgb", dp
         "One dot per trial: its true final test accuracy (x) and the prediction of a model "
         "fitted without it (y), coloured by accuracy group; dashed line = perfect "
         "prediction. Columns: the predictor's input (per-layer statistics of the final "
-        "weights, the one-hot architecture, the same statistics of the initial weights). "
+        "weights, the same plus WeightWatcher's spectral columns, the one-hot "
+        "architecture, the same statistics of the initial weights). "
         "Rows: 5-fold cross-validation, leave one architecture out (the held-out width was "
         "never seen). τ = Kendall's τ; τ within arch = τ inside each architecture, "
         "weighted by its trials.",
