@@ -7,14 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import r2_score
 
 from weightzoo.analysis.predict import (
     OOF_COLUMNS,
     RESULT_COLUMNS,
+    PredictSettings,
     design,
     predict_experiment,
     read_oof,
     read_results,
+    regressor,
     results_markdown,
     write_markdown,
     write_predictions,
@@ -314,3 +317,14 @@ def test_workflow_plans_the_predict_stage(tmp_path):
     assert jobs["predict_figure"] == [
         "results/predict/dnn_digits.pdf, results/predict/dnn_digits.png"
     ]
+
+
+@pytest.mark.parametrize("name", ["hgb", "ridge"])
+def test_a_column_without_any_finite_value_in_a_fold_is_no_error(name):
+    # a fold where the only architecture with a fitted WeightWatcher alpha is held out
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))  # [trials, features]
+    x[:, 1] = np.nan
+    y = x[:, 0] + 0.01 * rng.normal(size=40)
+    model = regressor(name, PredictSettings()).fit(x, y)
+    assert r2_score(y, model.predict(x)) > 0.9

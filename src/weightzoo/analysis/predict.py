@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, RidgeCV
@@ -124,17 +124,34 @@ class PredictSettings:
     ridge_alphas: tuple[float, ...] = tuple(np.logspace(-3, 3, 13))
 
 
+class DropEmptyColumns(TransformerMixin, BaseEstimator):
+    """Drops the columns without a finite value in the training fold. scikit-learn's
+    histogram trees (1.9) fail on an all-NaN column ("window shape cannot be larger than
+    input array shape"), which a fold gets when the only architecture with, e.g., a
+    fitted WeightWatcher alpha is held out."""
+
+    def fit(self, x, y=None):
+        self.keep_ = np.isfinite(np.asarray(x, dtype=float)).any(axis=0)  # [features]
+        return self
+
+    def transform(self, x):
+        return np.asarray(x, dtype=float)[:, self.keep_]
+
+
 def regressor(name: str, settings: PredictSettings):
     """A fresh, unfitted scikit-learn regressor: ``hgb`` or ``ridge``."""
     if name == "hgb":
-        return HistGradientBoostingRegressor(
-            max_iter=settings.hgb_max_iter,
-            learning_rate=settings.hgb_learning_rate,
-            max_leaf_nodes=settings.hgb_max_leaf_nodes,
-            max_bins=settings.hgb_max_bins,
-            min_samples_leaf=settings.hgb_min_samples_leaf,
-            early_stopping=False,  # deterministic: no random validation split
-            random_state=settings.seed,
+        return make_pipeline(
+            DropEmptyColumns(),
+            HistGradientBoostingRegressor(
+                max_iter=settings.hgb_max_iter,
+                learning_rate=settings.hgb_learning_rate,
+                max_leaf_nodes=settings.hgb_max_leaf_nodes,
+                max_bins=settings.hgb_max_bins,
+                min_samples_leaf=settings.hgb_min_samples_leaf,
+                early_stopping=False,  # deterministic: no random validation split
+                random_state=settings.seed,
+            ),
         )
     if name == "ridge":
         return make_pipeline(
@@ -439,14 +456,17 @@ def classifier(name: str, settings: PredictSettings):
     """A fresh classifier of 'ends in the high group': ``hgb`` (the regressor's trees) or
     ``logistic`` (the ridge's preprocessing, then a logistic regression)."""
     if name == "hgb":
-        return HistGradientBoostingClassifier(
-            max_iter=settings.hgb_max_iter,
-            learning_rate=settings.hgb_learning_rate,
-            max_leaf_nodes=settings.hgb_max_leaf_nodes,
-            max_bins=settings.hgb_max_bins,
-            min_samples_leaf=settings.hgb_min_samples_leaf,
-            early_stopping=False,
-            random_state=settings.seed,
+        return make_pipeline(
+            DropEmptyColumns(),
+            HistGradientBoostingClassifier(
+                max_iter=settings.hgb_max_iter,
+                learning_rate=settings.hgb_learning_rate,
+                max_leaf_nodes=settings.hgb_max_leaf_nodes,
+                max_bins=settings.hgb_max_bins,
+                min_samples_leaf=settings.hgb_min_samples_leaf,
+                early_stopping=False,
+                random_state=settings.seed,
+            ),
         )
     if name == "logistic":
         return make_pipeline(
