@@ -361,7 +361,39 @@ def test_make_demo_as_documented_builds_table2_and_every_figure(tmp_path):
     ):
         trials[model] = trials.get(model, 0) + int(n)
     assert trials == {"dnn": 500, "cnn": 500, "vit": 40}, table
+    for analysis in (
+        *(f"features/{e}.parquet" for e in ("dnn_digits", "cnn_digits", "vit_digits")),
+        "claims/claims.md",
+        "predict/predict.md",
+        "predict/dnn_digits.early.csv",
+    ):
+        assert (results / analysis).stat().st_size > 100, analysis
     assert not (root / "results").exists(), "the demo wrote outside its run directory"
+    run_documented_lines_on_the_demo(root)
+
+
+def run_documented_lines_on_the_demo(root: Path) -> None:
+    """The documented `weightzoo` lines and the report line read the demo's outputs: after
+    `make demo` they run for real (not only with --help), exactly as written."""
+    lines = [
+        c
+        for c in collect(root)
+        if c.program == "weightzoo" or (c.program == "snakemake" and "--report" in c.text)
+    ]
+    lines = [c for c in lines if "demo" in c.text]
+    assert any(c.program == "weightzoo" for c in lines), "no documented weightzoo line"
+    for command in lines:
+        argv = command.argv
+        if "|" in argv:  # `weightzoo trials ... | head`: the documented program's part
+            argv = argv[: argv.index("|")]
+        if command.program == "weightzoo":
+            argv = [str(VENV_BIN / "weightzoo"), *argv[1:]]
+        else:
+            argv = [str(VENV_BIN / "snakemake"), *argv[1:]]
+        proc = _run(argv, root, {"PYTHONPATH": ""})
+        if proc.returncode != 0:
+            _fail(command.where, command.text, "fails on the demo's outputs", proc)
+    assert (root / "runs" / "demo" / "report.html").stat().st_size > 100_000
 
 
 def test_console_script_lines_run_with_help_and_their_options_must_exist(tmp_path):
