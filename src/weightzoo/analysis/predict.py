@@ -138,27 +138,37 @@ class DropEmptyColumns(TransformerMixin, BaseEstimator):
         return np.asarray(x, dtype=float)[:, self.keep_]
 
 
+def hgb_options(settings: PredictSettings) -> dict:
+    """The histogram trees' settings, shared by the regressor and the classifier."""
+    return {
+        "max_iter": settings.hgb_max_iter,
+        "learning_rate": settings.hgb_learning_rate,
+        "max_leaf_nodes": settings.hgb_max_leaf_nodes,
+        "max_bins": settings.hgb_max_bins,
+        "min_samples_leaf": settings.hgb_min_samples_leaf,
+        "early_stopping": False,  # deterministic: no random validation split
+        "random_state": settings.seed,
+    }
+
+
+def linear_preprocessing() -> list:
+    """Before a linear model: NaN -> the fold's median plus a missing-indicator column, then
+    standardised (the trees take NaN as it is)."""
+    return [
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+    ]
+
+
 def regressor(name: str, settings: PredictSettings):
     """A fresh, unfitted scikit-learn regressor: ``hgb`` or ``ridge``."""
     if name == "hgb":
         return make_pipeline(
             DropEmptyColumns(),
-            HistGradientBoostingRegressor(
-                max_iter=settings.hgb_max_iter,
-                learning_rate=settings.hgb_learning_rate,
-                max_leaf_nodes=settings.hgb_max_leaf_nodes,
-                max_bins=settings.hgb_max_bins,
-                min_samples_leaf=settings.hgb_min_samples_leaf,
-                early_stopping=False,  # deterministic: no random validation split
-                random_state=settings.seed,
-            ),
+            HistGradientBoostingRegressor(**hgb_options(settings)),
         )
     if name == "ridge":
-        return make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            StandardScaler(),
-            RidgeCV(alphas=settings.ridge_alphas),
-        )
+        return make_pipeline(*linear_preprocessing(), RidgeCV(alphas=settings.ridge_alphas))
     raise ValueError(f"unknown regressor {name!r}; use one of {REGRESSORS}")
 
 
@@ -458,22 +468,10 @@ def classifier(name: str, settings: PredictSettings):
     if name == "hgb":
         return make_pipeline(
             DropEmptyColumns(),
-            HistGradientBoostingClassifier(
-                max_iter=settings.hgb_max_iter,
-                learning_rate=settings.hgb_learning_rate,
-                max_leaf_nodes=settings.hgb_max_leaf_nodes,
-                max_bins=settings.hgb_max_bins,
-                min_samples_leaf=settings.hgb_min_samples_leaf,
-                early_stopping=False,
-                random_state=settings.seed,
-            ),
+            HistGradientBoostingClassifier(**hgb_options(settings)),
         )
     if name == "logistic":
-        return make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            StandardScaler(),
-            LogisticRegression(max_iter=1000),
-        )
+        return make_pipeline(*linear_preprocessing(), LogisticRegression(max_iter=1000))
     raise ValueError(f"unknown classifier {name!r}; use one of {CLASSIFIERS}")
 
 
