@@ -584,15 +584,9 @@ def write_early(table: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def read_early(path: str | os.PathLike) -> pd.DataFrame:
-    df = pd.read_csv(
-        path,
-        keep_default_na=False,
-        na_values={c: ["", "nan", "NaN"] for c in ("epoch", "r2", "kendall_tau", "roc_auc")},
+    return _read_table(
+        path, EARLY_COLUMNS, "an early-prediction file", ("epoch", "r2", "kendall_tau", "roc_auc")
     )
-    missing = [c for c in EARLY_COLUMNS if c not in df]
-    if missing:
-        raise ValueError(f"{path}: not an early-prediction file, columns {missing} missing")
-    return df
 
 
 # ---------------------------------------------------------------------------- files
@@ -611,26 +605,29 @@ def write_predictions(
         oof.to_csv(tmp, index=False)
 
 
-def read_results(path: str | os.PathLike) -> pd.DataFrame:
-    df = pd.read_csv(
-        path,
-        keep_default_na=False,
-        na_values={
-            c: ["", "nan", "NaN"] for c in ("r2", "kendall_tau", "kendall_p", "tau_within_arch")
-        },
-    )
-    missing = [c for c in RESULT_COLUMNS if c not in df]
+def _read_table(
+    path: str | os.PathLike, columns: Sequence[str], what: str, numbers: Sequence[str] = ()
+) -> pd.DataFrame:
+    """A CSV this module wrote, checked for ``columns``. Only the ``numbers`` columns read
+    empty or "nan" as NaN: elsewhere (e.g. a skip reason, an architecture) text stays text."""
+    if numbers:
+        na = {c: ["", "nan", "NaN"] for c in numbers}
+        df = pd.read_csv(path, keep_default_na=False, na_values=na)
+    else:
+        df = pd.read_csv(path)
+    missing = [c for c in columns if c not in df]
     if missing:
-        raise ValueError(f"{path}: not a predictor results file, columns {missing} missing")
+        raise ValueError(f"{path}: not {what}, columns {missing} missing")
     return df
+
+
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
+    numbers = ("r2", "kendall_tau", "kendall_p", "tau_within_arch")
+    return _read_table(path, RESULT_COLUMNS, "a predictor results file", numbers)
 
 
 def read_oof(path: str | os.PathLike) -> pd.DataFrame:
-    df = pd.read_csv(path)
-    missing = [c for c in OOF_COLUMNS if c not in df]
-    if missing:
-        raise ValueError(f"{path}: not an out-of-fold predictions file, columns {missing} missing")
-    return df
+    return _read_table(path, OOF_COLUMNS, "an out-of-fold predictions file")
 
 
 def _cell(value: float) -> str:
