@@ -34,6 +34,7 @@ from weightzoo.memory import (
     trials_that_fit,
 )
 from weightzoo.models import get_family
+from weightzoo.optim import BlockAlignedAdam
 from weightzoo.pipeline import size_job, train_job
 from weightzoo.reference import train_reference
 from weightzoo.trainer import (
@@ -333,7 +334,7 @@ def test_every_job_records_its_device_settings(tmp_path):
     out = tmp_path / "job.h5"
     train_job(job, 0, settings, data_path, out, progress_file=None, device_memory_mb=64)
     recorded = read_job_file(out)[0].settings
-    assert recorded["allow_tf32"] is False and recorded["optimizer"] == "foreach"
+    assert recorded["allow_tf32"] is False and recorded["optimizer"] == "fused-block-aligned"
     device_settings = recorded["device_settings"]
     assert device_settings["device_type"] == "cpu"
     assert device_settings["guarantee"] == "bit-identical alone or in any ensemble"
@@ -350,9 +351,9 @@ def test_fused_adam_is_probed_not_trusted_to_the_constructor():
     assert not make_adam([p], 1e-3).defaults["fused"]
 
 
-def test_cpu_keeps_foreach_adam():
+def test_cpu_adam_is_the_block_aligned_fused_one():
     p = torch.zeros(4, requires_grad=True)
-    assert make_adam([p], 1e-3).defaults["foreach"] is True
+    assert isinstance(make_adam([p], 1e-3), BlockAlignedAdam)
 
 
 # --------------------------------------------------------------------------- memory
@@ -523,3 +524,22 @@ def test_size_job_splits_what_does_not_fit_and_takes_the_data_off(digits_tensors
     assert sizing["eval_chunk"] >= 1
     roomy = size_job(job, get_family("dnn"), data, TrainSettings(), device_memory_mb=100)
     assert roomy["max_trials"] is None  # all 5 at once
+
+
+def test_blas_probe_sees_alignment_dependence_when_mkl_started_without_weightzoo():
+    # the planted effect: torch multiplies matrices before weightzoo is imported, so MKL
+    # starts in its default mode and computes a misaligned trial differently
+    import subprocess
+    import sys
+
+    probe = "from weightzoo.device import blas_alignment_independent as p; print(p())"
+    late = "import torch; torch.ones(64, 64) @ torch.ones(64, 64); " + probe
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for code in (probe, late)
+    ]
+    assert outputs == ["True", "False"]
+    assert devices.device_settings("cpu")["guarantee"] == "bit-identical alone or in any ensemble"

@@ -8,7 +8,7 @@ import torch
 
 from weightzoo.models import get_family
 from weightzoo.reference import train_reference
-from weightzoo.trainer import EnsembleTrainer, TrainSettings, train_trials, trial_seed
+from weightzoo.trainer import EnsembleTrainer, TensorData, TrainSettings, train_trials, trial_seed
 
 DNN = get_family("dnn")
 ARCH = {"widths": [24, 12]}
@@ -117,3 +117,23 @@ def test_metrics_have_one_value_per_trial_and_epoch(digits_tensors):
 def test_bad_settings_name_the_key(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         TrainSettings(**bad)
+
+
+@pytest.mark.parametrize("widths", [[5, 5], [10, 10], [100, 100]])
+def test_mnist_sized_dnn_trial_alone_equals_trial_in_ensembles(widths):
+    # the paper's input size, a last batch of 50, ensembles of 1, 3 and 8: the stored
+    # [T, in, out] weights and the block-aligned Adam keep every trial's bits
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (250, 1, 28, 28), generator=g, dtype=torch.uint8).numpy()
+    y = torch.randint(0, 10, (250,), generator=g).numpy()
+    data = TensorData.from_arrays(x, y, x[:100], y[:100], 255)
+    settings = TrainSettings(epochs=2, init_std=0.1)
+    arch = {"widths": widths}
+    all_seeds = [trial_seed(0, "test", "mnist-sized", i) for i in range(8)]
+    together = train_trials(DNN, arch, all_seeds, data, settings, progress_file=None)
+    for ids in ([5], [2, 5, 7]):
+        part_seeds = [all_seeds[i] for i in ids]
+        part = train_trials(DNN, arch, part_seeds, data, settings, progress_file=None)
+        for j, i in enumerate(ids):
+            for name in together.final:
+                assert np.array_equal(together.final[name][i], part.final[name][j]), (ids, name)

@@ -68,6 +68,28 @@ def resolve_device(name: str, dtype: str = "float32") -> torch.device:
     return device
 
 
+# oneMKL's strict conditional numerical reproducibility (weightzoo/__init__.py sets it): gemm
+# results that do not depend on the operands' memory alignment or the thread count. Without
+# it, the weight gradient of a DNN layer with 5 inputs differed in the last bits between a
+# trial alone and the same trial as the second of an ensemble (its block 2000 bytes into
+# the stacked tensor). It costs about 5 % of a 784-100-100-10 DNN step (benchmarks/README.md).
+MKL_CBWR = "AUTO,STRICT"
+_BLAS_PROBE: list[bool] = []
+
+
+def blas_alignment_independent() -> bool:
+    """Whether this process's CPU matmuls give a trial the same bits wherever its block sits
+    in a stacked tensor: probed once on the shape that showed the difference."""
+    if not _BLAS_PROBE:
+        g = torch.Generator().manual_seed(0)
+        h = torch.randn(2, 100, 5, generator=g).relu()  # [T, B, in]; trial 1 at byte 2000
+        grad = torch.randn(2, 100, 10, generator=g)  # [T, B, out]
+        together = torch.bmm(h.transpose(1, 2), grad)  # [T, in, out]
+        alone = torch.bmm(h[1:].clone().transpose(1, 2), grad[1:].clone())  # [1, in, out]
+        _BLAS_PROBE.append(torch.equal(together[1], alone[0]))
+    return _BLAS_PROBE[0]
+
+
 def device_settings(device: torch.device | str, allow_tf32: bool = False) -> dict:
     """What :func:`apply_device_settings` sets for ``device`` (pure: changes nothing)."""
     device = torch.device(device)
@@ -97,10 +119,20 @@ def device_settings(device: torch.device | str, allow_tf32: bool = False) -> dic
             max_array_bytes=MPS_MAX_ARRAY_BYTES,
             guarantee="none beyond float32 results (no float64, no determinism promised)",
         )
+    elif device.type == "cpu":
+        exact = blas_alignment_independent()
+        settings.update(
+            deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
+            mkl_cbwr=os.environ.get("MKL_CBWR", ""),
+            blas_alignment_independent=exact,
+            guarantee="bit-identical alone or in any ensemble"
+            if exact
+            else "rerun bit-identical; alone vs ensemble may differ in the last bits",
+        )
     else:
         settings.update(
             deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
-            guarantee="bit-identical alone or in any ensemble" if device.type == "cpu" else "none",
+            guarantee="none",
         )
     return settings
 

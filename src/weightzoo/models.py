@@ -64,6 +64,19 @@ class ModelFamily:
         """Weight tensors the paper's analyses look at, input side first."""
         raise NotImplementedError
 
+    def linear_weights(self, arch: Mapping) -> tuple[str, ...]:
+        """The ``[out, in]`` weights that ``forward`` only uses as ``_linear(h, w, b)``.
+
+        The trainer stores these as ``[T, in, out]`` and hands ``forward`` a transposed view:
+        ``baddbmm`` then reads them contiguously and autograd's weight gradient
+        (``hᵀ @ grad``, ``[T, in, out]``) already has the stored layout. Stored ``[T, out,
+        in]``, that gradient arrives transposed and is copied every step (10 % of a DNN step
+        at 100 trials, issue 11). Values and names do not change.
+
+        Bit-identity alone vs in an ensemble holds either way (weightzoo.device.MKL_CBWR).
+        """
+        return ()
+
 
 class DNN(ModelFamily):
     """in -> h1 -> h2 -> classes, relu between; softmax lives in the loss (logits out)."""
@@ -104,6 +117,9 @@ class DNN(ModelFamily):
     def layers(self, arch):
         n_layers = len(arch["widths"]) + 1
         return [LayerInfo(f"fc{i}.weight", f"FC{i}", (1,)) for i in range(1, n_layers + 1)]
+
+    def linear_weights(self, arch):
+        return tuple(layer.param for layer in self.layers(arch))
 
 
 class ReferenceDNN(nn.Module):
@@ -201,6 +217,9 @@ class CNN(ModelFamily):
 
     def layers(self, arch):
         return [LayerInfo("conv.weight", "Conv", (1, 2, 3)), LayerInfo("fc.weight", "FC", (1,))]
+
+    def linear_weights(self, arch):
+        return ("fc.weight",)
 
 
 def _conv_loop(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
@@ -320,6 +339,9 @@ class ViT(ModelFamily):
             LayerInfo("encoder.linear2.weight", "MLP 2", (1,)),
             LayerInfo("head.weight", "head", (1,)),
         ]
+
+    def linear_weights(self, arch):
+        return ("patch.weight", *(layer.param for layer in self.layers(arch)))
 
 
 def _patchify(x: Tensor, p: int) -> Tensor:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,11 +32,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from .device import accumulator_dtype
+from .device import MKL_CBWR, accumulator_dtype, blas_alignment_independent
 from .device import resolve_device as resolve_device  # re-exported (was defined here)
 from .dynamics import DynamicsRecorder
 from .memory import sub_ensembles
 from .models import ModelFamily, Params
+from .optim import BlockAlignedAdam
 from .zoo import ArchTrials, concat_arrays, concat_nested
 
 log = logging.getLogger(__name__)
@@ -266,23 +268,41 @@ def fused_adam_works(device: torch.device, dtype: torch.dtype) -> bool:
     return _FUSED_ADAM[key]
 
 
-def make_adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam:
-    """Adam over the stacked tensors: fused (one kernel) on accelerators where a probe step
-    works, ``foreach`` on the CPU and elsewhere.
-
-    The CPU's fused kernel runs whole SIMD vectors and then a scalar loop over the tail of
-    each tensor, and the two round differently. How many of a trial's elements fall in the
-    tail depends on how many trials the tensor stacks, so a fused CPU step would make a
-    trial's weights depend on its ensemble (seen on the CNN's 54-element kernels). The
-    ``foreach`` kernels compute every element the same way."""
+def make_adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam | BlockAlignedAdam:
+    """Adam over the stacked tensors in one fused kernel where a probe step works: the
+    block-aligned form on the CPU (weightzoo.optim: plain fused Adam on the CPU would make a
+    trial's weights depend on its ensemble), ``torch.optim.Adam(fused=True)`` on
+    accelerators; ``foreach`` where no fused kernel runs."""
     device = params[0].device
-    if device.type != "cpu" and fused_adam_works(device, params[0].dtype):
+    if fused_adam_works(device, params[0].dtype):
+        if device.type == "cpu":
+            return BlockAlignedAdam(params, lr)
         return torch.optim.Adam(params, lr=lr, fused=True)
     return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
-def adam_kind(optimizer: torch.optim.Adam) -> str:
+def adam_kind(optimizer) -> str:
+    """How the optimizer runs, as recorded in every job's settings."""
+    if optimizer.defaults.get("block_aligned"):
+        return "fused-block-aligned"
     return "fused" if optimizer.defaults.get("fused") else "foreach"
+
+
+_WARNED_BLAS = []
+
+
+def warn_if_blas_depends_on_alignment() -> None:
+    """Warn once when MKL's strict mode is not in effect (weightzoo.device.MKL_CBWR)."""
+    if _WARNED_BLAS or blas_alignment_independent():
+        return
+    _WARNED_BLAS.append(True)
+    log.warning(
+        "MKL_CBWR=%r: this process's matmuls depend on memory alignment, so a trial may "
+        "differ in the last bits alone and in an ensemble. Set MKL_CBWR=%s in the "
+        "environment (or import weightzoo before torch first multiplies matrices).",
+        os.environ.get("MKL_CBWR", ""),
+        MKL_CBWR,
+    )
 
 
 # --------------------------------------------------------------------------- trainer
@@ -316,15 +336,33 @@ class EnsembleTrainer:
         self.acc_dtype = accumulator_dtype(self.device)
         if self.device.type == "cpu":
             keep_freed_memory_mapped()
+            warn_if_blas_depends_on_alignment()
         init = init_params(family, arch, data.input_shape, data.num_classes, self.seeds, settings)
-        self.params: Params = {k: v.to(self.device).requires_grad_(True) for k, v in init.items()}
-        self.optimizer = make_adam(list(self.params.values()), settings.lr)
+        self._transposed = frozenset(family.linear_weights(arch))
+        # the tensors being trained: linear weights as [T, in, out] (ModelFamily.linear_weights)
+        self.leaves: Params = {
+            k: self._to_stored(k, v.to(self.device)).requires_grad_(True) for k, v in init.items()
+        }
+        self.optimizer = make_adam(list(self.leaves.values()), settings.lr)
         self.data_generators = data_generators(self.seeds)
         self._gather_buffers: dict[int, Tensor] = {}
 
     @property
     def n_trials(self) -> int:
         return len(self.seeds)
+
+    def _to_stored(self, name: str, value: Tensor) -> Tensor:
+        """``value`` ``[T, *shape]`` in the layout it is trained in (a contiguous copy)."""
+        return (value.transpose(1, 2) if name in self._transposed else value).contiguous()
+
+    @property
+    def params(self) -> Params:
+        """The stacked parameters ``{name: [T, *shape]}`` in the family's layout: views of
+        :attr:`leaves`, so writing into them (under ``torch.no_grad()``) changes training."""
+        return {
+            k: leaf.transpose(1, 2) if k in self._transposed else leaf
+            for k, leaf in self.leaves.items()
+        }
 
     def snapshot(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
@@ -403,7 +441,8 @@ class EnsembleTrainer:
         diverged_epoch = np.full(self.n_trials, -1, dtype=np.int32)
         checkpoints: dict[int, dict[str, np.ndarray]] = {}
         layers = [layer.param for layer in self.family.layers(self.arch)]
-        dynamics = DynamicsRecorder(self.params, layers, s.epochs) if self.record_dynamics else None
+        # on the stored tensors: the statistics do not depend on the layout, and no copies
+        dynamics = DynamicsRecorder(self.leaves, layers, s.epochs) if self.record_dynamics else None
         steps = s.epochs * math.ceil(self.data.x_train.shape[0] / s.batch_size)
         with tqdm(
             total=steps,
@@ -432,7 +471,7 @@ class EnsembleTrainer:
                     metrics[k][:, epoch] = np.where(diverged_epoch >= 0, np.nan, v)
                 if dynamics is not None:
                     diverged = torch.from_numpy(diverged_epoch >= 0).to(self.device)  # [T]
-                    dynamics.record(self.params, epoch, diverged)
+                    dynamics.record(self.leaves, epoch, diverged)
                 if epoch + 1 in s.checkpoint_epochs:
                     checkpoints[epoch + 1] = self.snapshot()
                 log.info(

@@ -1,0 +1,101 @@
+"""Adam over stacked ``[T, ...]`` parameters in one fused CPU kernel, bit-identical in any
+ensemble.
+
+``torch.optim.Adam(fused=True)`` runs one kernel over every tensor: about 3.7x faster than
+``foreach`` on the DNN's stacked tensors (issue 11: 4.95 vs 18.3 ms per step at 100 trials),
+because it reads and writes each element once instead of once per ``foreach`` op. On the CPU
+it walks a tensor in SIMD vectors and finishes the last ``numel % 16`` (or so) elements in a
+scalar loop, and the two paths round differently. The scalar tail of a stacked tensor is the
+end of its *last* trial, and which of that trial's elements fall into it depends on how many
+trials are stacked: with plain fused Adam a trial's weights would depend on its ensemble (seen
+on the CNN's 54-element kernels and in ``tests/test_optim.py``).
+
+:class:`BlockAlignedAdam` hands the kernel only tensors whose length is a multiple of
+:data:`VECTOR_BLOCK` elements, so every element takes the vector path: each stacked tensor's
+first ``numel // VECTOR_BLOCK * VECTOR_BLOCK`` elements as a view (no copy), and all tensors'
+remaining elements packed into one zero-padded buffer per step (a few hundred elements; the
+padding has zero gradient and stays zero). Adam is element-wise, so where an element sits
+changes nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+# A multiple of every vector width (16 float32 / 8 float64 under AVX-512) and of the 64-byte
+# cache-line unit the CPU kernel splits work into between threads.
+VECTOR_BLOCK = 64
+
+
+def _block_floor(n: int) -> int:
+    return n // VECTOR_BLOCK * VECTOR_BLOCK
+
+
+def _block_ceil(n: int) -> int:
+    return -(-n // VECTOR_BLOCK) * VECTOR_BLOCK
+
+
+class BlockAlignedAdam:
+    """Adam (the textbook update, ``torch.optim.Adam`` defaults but ``lr``) over ``params``
+    with the fused kernel, every element on its vector path.
+
+    ``params``: contiguous leaf tensors; their ``.grad`` (filled by ``backward``) must be
+    contiguous too (autograd's layout contract gives contiguous parameters contiguous
+    gradients). The interface is the part of ``torch.optim.Optimizer`` the trainer uses.
+    """
+
+    def __init__(self, params: Sequence[Tensor], lr: float):
+        self.params = list(params)
+        for k, p in enumerate(self.params):
+            if not p.is_contiguous():
+                raise ValueError(
+                    f"BlockAlignedAdam: parameter {k} {tuple(p.shape)} is not contiguous"
+                )
+        self.defaults = {"lr": lr, "fused": True, "block_aligned": True}
+        self._flat = [p.detach().view(-1) for p in self.params]  # views of the parameters
+        self._body = [_block_floor(p.numel()) for p in self.params]
+        self._tail = [p.numel() - b for p, b in zip(self.params, self._body, strict=True)]
+        n_tail = sum(self._tail)
+        first = self.params[0]
+        # tails of all parameters, then zeros up to a whole block
+        self._tail_param = first.new_zeros(max(VECTOR_BLOCK, _block_ceil(n_tail)))
+        self._tail_grad = torch.zeros_like(self._tail_param)
+        self._tail_param.grad = self._tail_grad
+        self._bodies = [f[:b] for f, b in zip(self._flat, self._body, strict=True) if b]
+        self._adam = torch.optim.Adam([*self._bodies, self._tail_param], lr=lr, fused=True)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        bodies = iter(self._bodies)
+        tail_params, tail_grads = [], []
+        for k, (p, flat, body, tail) in enumerate(
+            zip(self.params, self._flat, self._body, self._tail, strict=True)
+        ):
+            if p.grad is None:
+                raise RuntimeError(
+                    f"BlockAlignedAdam: parameter {k} {tuple(p.shape)} has no gradient"
+                )
+            grad = p.grad.view(-1)  # [n]; raises if the gradient is not contiguous
+            if body:
+                next(bodies).grad = grad[:body]
+            if tail:
+                tail_params.append(flat[body:])
+                tail_grads.append(grad[body:])
+        n_tail = sum(self._tail)
+        if n_tail:
+            torch.cat(tail_params, out=self._tail_param[:n_tail])
+            torch.cat(tail_grads, out=self._tail_grad[:n_tail])
+        self._adam.step()
+        if n_tail:
+            updated = self._tail_param[:n_tail].split([t for t in self._tail if t])
+            torch._foreach_copy_(tail_params, list(updated))
