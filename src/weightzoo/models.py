@@ -156,13 +156,16 @@ class CNN(ModelFamily):
     layer to the classes. ``head``: ``"flatten"`` (Table 1, FC over the whole conv map) or
     ``"gap"`` (the text's "global average pooling": mean over the map, FC ``C -> classes``).
 
-    ``strategy`` decides how the batched form runs the conv of all trials; every strategy
-    computes the same function and none shows in the architecture or its name. Measured on
-    a 2-core CPU with torch 2.14 (``tests/test_models.py`` checks the bit-identity):
+    ``strategy`` decides how the batched form runs the trials; every strategy computes the
+    same function and none shows in the architecture or its name. Measured on a 2-core CPU
+    with torch 2.14 (``tests/test_models.py`` checks the bit-identity):
 
-    * ``"loop"`` (the CPU default): one ``F.conv2d`` per trial on the stacked parameters. A
-      trial runs exactly the ops it runs alone, so it is bit-identical alone or in an
-      ensemble. The fastest measured on the CPU (MNIST size, 32 trials: 1.7-1.9x grouped).
+    * ``"loop"`` (the CPU default): the whole network one trial at a time on the stacked
+      parameters (:func:`_cnn_per_trial`). A trial runs exactly the ops it runs alone, so it
+      is bit-identical alone or in an ensemble, and its activations stay one trial's size.
+      At 100 trials, MNIST size: 1.3x (C = 16) and 1.6x (C = 4) the one-trial-at-a-time
+      reference loop (``benchmarks/bench_models.py``, issue 11); a loop over the conv only,
+      with the conv maps stacked for one relu and one batched FC, ran at 0.8x (C = 16).
     * ``"grouped"`` (the GPU default, where one launch for all trials beats T small
       launches): trials folded into channels, one conv with ``groups=T``. Equal to the loop
       up to rounding only: oneDNN/cuDNN pick their algorithm by ``T``, so a trial differs in
@@ -203,11 +206,12 @@ class CNN(ModelFamily):
         }
 
     def forward(self, params: Params, x: Tensor, arch: Mapping | None = None) -> Tensor:
-        w, b = params["conv.weight"], params["conv.bias"]  # [T, C, Cin, k, k], [T, C]
-        conv = {"loop": _conv_loop, "grouped": _conv_grouped}
-        h = F.relu(conv[self.strategy](x, w, b))  # [T, B, C, H', W']
         # the head shows in fc.weight's shape ([T, classes, C] for gap), so no arch is needed
-        gap = params["fc.weight"].shape[2] == h.shape[2]
+        gap = params["fc.weight"].shape[2] == params["conv.weight"].shape[1]
+        if self.strategy == "loop":
+            return _cnn_per_trial(params, x, gap)
+        w, b = params["conv.weight"], params["conv.bias"]  # [T, C, Cin, k, k], [T, C]
+        h = F.relu(_conv_grouped(x, w, b))  # [T, B, C, H', W']
         h = h.mean(dim=(3, 4)) if gap else h.flatten(2)  # [T, B, F]
         return _linear(h, params["fc.weight"], params["fc.bias"])  # [T, B, classes]
 
@@ -218,13 +222,30 @@ class CNN(ModelFamily):
     def layers(self, arch):
         return [LayerInfo("conv.weight", "Conv", (1, 2, 3)), LayerInfo("fc.weight", "FC", (1,))]
 
-    def linear_weights(self, arch):
-        return ("fc.weight",)
 
+def _cnn_per_trial(params: Params, x: Tensor, gap: bool) -> Tensor:
+    """The whole CNN one trial at a time: x ``[T, B, Cin, H, W]`` -> logits ``[T, B, classes]``.
 
-def _conv_loop(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
-    """x ``[T, B, Cin, H, W]``, w ``[T, C, Cin, k, k]``, b ``[T, C]`` -> ``[T, B, C, H', W']``."""
-    return torch.stack([F.conv2d(x[t], w[t], b[t]) for t in range(w.shape[0])])
+    Each trial runs exactly the ops it runs alone (conv, relu, head, ``F.linear``), so it is
+    bit-identical in any ensemble, and its activations (``[B, C, H', W']``, 4.3 MB at C = 16,
+    B = 100) stay the size of one trial's instead of ``T`` times that: stacked, the conv map of
+    100 trials is 432 MB, and relu and its backward over it ran at memory speed (issue 11's
+    profile: 49 % of a step). ``unbind`` (not indexing) takes the trials apart, so the
+    backward stacks the gradients once."""
+    per_trial = zip(
+        x.unbind(0),
+        params["conv.weight"].unbind(0),
+        params["conv.bias"].unbind(0),
+        params["fc.weight"].unbind(0),
+        params["fc.bias"].unbind(0),
+        strict=True,
+    )
+    logits = []
+    for xt, w, b, fc_w, fc_b in per_trial:
+        h = F.relu(F.conv2d(xt, w, b))  # [B, C, H', W']
+        h = h.mean(dim=(2, 3)) if gap else h.flatten(1)  # [B, F]
+        logits.append(F.linear(h, fc_w, fc_b))  # [B, classes]
+    return torch.stack(logits)  # [T, B, classes]
 
 
 def _conv_grouped(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
@@ -435,8 +456,8 @@ def get_family(name: str, **options) -> ModelFamily:
 def family_for_device(name: str, strategy: str, device: torch.device) -> ModelFamily:
     """The family ``name`` running the way ``strategy`` says on ``device``.
 
-    ``"auto"`` for the CNN: the per-trial loop on the CPU (bit-identical, 1.7-1.9x the
-    grouped conv there) and on Apple MPS (grouped float32 convs with one input channel per
+    ``"auto"`` for the CNN: the per-trial loop on the CPU (bit-identical, about 2x the
+    grouped conv there at C = 16, 100 trials) and on Apple MPS (grouped float32 convs with one input channel per
     group have had reported silent wrong results there; tests/gpu compares the two), the
     grouped conv on CUDA (one kernel launch for all trials instead of ``T``; not measured
     on a GPU yet)."""
