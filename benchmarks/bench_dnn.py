@@ -185,9 +185,9 @@ class Method:
         return self.name if self.is_matmul else f"{self.name} ×{self.trials}"
 
 
-def torchvision_style(images, labels, steps: int, device: torch.device) -> Method:
-    """(a) one trial: torchvision-style dataset + DataLoader + nn.Sequential + Adam."""
-    loader = DataLoader(InMemoryMNIST(images, labels), batch_size=BATCH, shuffle=True)
+def sequential_dnn(device: torch.device, generator: torch.Generator | None = None) -> nn.Module:
+    """The 784-100-100-10 net as ``nn.Sequential``, every parameter drawn from N(0, 0.1²)
+    (from ``generator``, else torch's global one)."""
     sizes = layer_sizes()
     model = nn.Sequential(
         nn.Flatten(),
@@ -196,9 +196,17 @@ def torchvision_style(images, labels, steps: int, device: torch.device) -> Metho
         nn.Linear(sizes[1], sizes[2]),
         nn.ReLU(),
         nn.Linear(sizes[2], sizes[3]),
-    ).to(device)
+    )
     for p in model.parameters():
-        nn.init.normal_(p, std=INIT_STD)
+        nn.init.normal_(p, std=INIT_STD, generator=generator)
+    return model.to(device)
+
+
+def torchvision_style(images, labels, steps: int, device: torch.device) -> Method:
+    """(a) one trial: torchvision-style dataset + DataLoader + nn.Sequential + Adam."""
+    loader = DataLoader(InMemoryMNIST(images, labels), batch_size=BATCH, shuffle=True)
+    sizes = layer_sizes()
+    model = sequential_dnn(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     loss_fn = nn.CrossEntropyLoss()
     batches = endless(loader)
@@ -308,20 +316,8 @@ def torch_func_recipe(data: TensorData, trials: int, steps: int) -> Method:
     sizes = layer_sizes()
     arch_name = "recipe"
     seeds = [trial_seed(BASE_SEED, "bench", arch_name, k) for k in range(trials)]
-    models = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        model = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(sizes[0], sizes[1]),
-            nn.ReLU(),
-            nn.Linear(sizes[1], sizes[2]),
-            nn.ReLU(),
-            nn.Linear(sizes[2], sizes[3]),
-        )
-        for p in model.parameters():
-            nn.init.normal_(p, std=INIT_STD)
-        models.append(model.to(data.x_train.device))
+    device = data.x_train.device
+    models = [sequential_dnn(device, torch.Generator().manual_seed(seed)) for seed in seeds]
     params, buffers = stack_module_state(models)  # {name: [T, ...]} leaves
     base = copy.deepcopy(models[0]).to("meta")
     optimizer = torch.optim.Adam(list(params.values()), lr=LR)
