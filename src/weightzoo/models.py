@@ -456,8 +456,8 @@ def get_family(name: str, **options) -> ModelFamily:
 def family_for_device(name: str, strategy: str, device: torch.device) -> ModelFamily:
     """The family ``name`` running the way ``strategy`` says on ``device``.
 
-    ``"auto"`` for the CNN: the per-trial loop on the CPU (bit-identical, about 2x the
-    grouped conv there at C = 16, 100 trials) and on Apple MPS (grouped float32 convs with
+    ``"auto"`` for the CNN: the per-trial loop on the CPU (bit-identical, 1.7-2.7x the
+    grouped conv there at C = 4..16, 100 trials) and on Apple MPS (grouped float32 convs with
     one input channel per group have had reported silent wrong results there; tests/gpu
     compares the two), the
     grouped conv on CUDA (one kernel launch for all trials instead of ``T``; not measured
