@@ -16,6 +16,8 @@ rule train:
             "io.py",
             "device.py",
             "memory.py",
+            "optim.py",
+            "__init__.py",  # sets MKL's reproducible mode (weightzoo.device.MKL_CBWR)
         ),
     output:
         "results/train/{experiment}/{arch}/{chunk}.h5",
