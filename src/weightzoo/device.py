@@ -72,7 +72,8 @@ def resolve_device(name: str, dtype: str = "float32") -> torch.device:
 # results that do not depend on the operands' memory alignment or the thread count. Without
 # it, the weight gradient of a DNN layer with 5 inputs differed in the last bits between a
 # trial alone and the same trial as the second of an ensemble (its block 2000 bytes into
-# the stacked tensor). It costs about 5 % of a 784-100-100-10 DNN step (benchmarks/README.md).
+# the stacked tensor). Its cost on a 784-100-100-10 DNN step was within this machine's
+# run-to-run noise (0-7 % in paired runs, issue 11).
 MKL_CBWR = "AUTO,STRICT"
 _BLAS_PROBE: list[bool] = []
 

@@ -341,7 +341,8 @@ class EnsembleTrainer:
         self._transposed = frozenset(family.linear_weights(arch))
         # the tensors being trained: linear weights as [T, in, out] (ModelFamily.linear_weights)
         self.leaves: Params = {
-            k: self._to_stored(k, v.to(self.device)).requires_grad_(True) for k, v in init.items()
+            k: self._swap_layout(k, v.to(self.device)).contiguous().requires_grad_(True)
+            for k, v in init.items()
         }
         self.optimizer = make_adam(list(self.leaves.values()), settings.lr)
         self.data_generators = data_generators(self.seeds)
@@ -351,18 +352,16 @@ class EnsembleTrainer:
     def n_trials(self) -> int:
         return len(self.seeds)
 
-    def _to_stored(self, name: str, value: Tensor) -> Tensor:
-        """``value`` ``[T, *shape]`` in the layout it is trained in (a contiguous copy)."""
-        return (value.transpose(1, 2) if name in self._transposed else value).contiguous()
+    def _swap_layout(self, name: str, value: Tensor) -> Tensor:
+        """Between the family's layout and the trained one (a view; its own inverse): the
+        linear weights' last two axes swapped, every other tensor as it is."""
+        return value.transpose(1, 2) if name in self._transposed else value
 
     @property
     def params(self) -> Params:
         """The stacked parameters ``{name: [T, *shape]}`` in the family's layout: views of
         :attr:`leaves`, so writing into them (under ``torch.no_grad()``) changes training."""
-        return {
-            k: leaf.transpose(1, 2) if k in self._transposed else leaf
-            for k, leaf in self.leaves.items()
-        }
+        return {k: self._swap_layout(k, leaf) for k, leaf in self.leaves.items()}
 
     def snapshot(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
