@@ -8,7 +8,14 @@ import torch
 
 from weightzoo.models import get_family
 from weightzoo.reference import train_reference
-from weightzoo.trainer import EnsembleTrainer, TensorData, TrainSettings, train_trials, trial_seed
+from weightzoo.trainer import (
+    EnsembleTrainer,
+    TensorData,
+    TrainSettings,
+    needs_shadow_trial,
+    train_trials,
+    trial_seed,
+)
 
 DNN = get_family("dnn")
 ARCH = {"widths": [24, 12]}
@@ -117,6 +124,64 @@ def test_metrics_have_one_value_per_trial_and_epoch(digits_tensors):
 def test_bad_settings_name_the_key(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         TrainSettings(**bad)
+
+
+def _mkl_batches_hT_grad_differently(n_in: int, n_out: int, batch: int) -> bool:
+    """Whether ``hᵀ @ grad`` of one matrix differs from the same matrix in a batch of two."""
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(2, batch, n_in, generator=g)
+    grad = torch.randn(2, batch, n_out, generator=g)
+    pair = torch.bmm(h.transpose(1, 2), grad)  # [2, in, out]
+    one = torch.bmm(h[:1].transpose(1, 2), grad[:1])  # [1, in, out]
+    return not torch.equal(pair[0], one[0])
+
+
+def test_a_lone_trial_trains_beside_a_shadow_copy_to_keep_its_ensemble_bits(digits_tensors):
+    # widths [5, 20]: fc2's weight gradient is a [5, 100] @ [100, 20] product, one that MKL
+    # sums in another order for a batch of one matrix than for two or more (on this
+    # project's AMD EPYC; where MKL does not, the shadow copy is merely redundant)
+    data = digits_tensors(torch.float32)
+    settings = TrainSettings(epochs=2, init_std=0.1)
+    arch = {"widths": [5, 20]}
+    all_seeds = [trial_seed(0, "test", "h5-20", i) for i in range(4)]
+    together = train_trials(DNN, arch, all_seeds, data, settings, progress_file=None)
+    alone = train_trials(DNN, arch, all_seeds[2:3], data, settings, progress_file=None)
+    assert set(alone.final) == set(together.final)
+    for name in together.final:
+        assert alone.final[name].shape[0] == 1, name
+        assert np.array_equal(together.final[name][2], alone.final[name][0]), name
+    for name in together.metrics:
+        assert np.array_equal(together.metrics[name][2], alone.metrics[name][0]), name
+    for name, stats in together.dynamics.items():
+        for stat, values in stats.items():
+            assert np.array_equal(values[2], alone.dynamics[name][stat][0]), (name, stat)
+    if _mkl_batches_hT_grad_differently(5, 20, settings.batch_size):
+        # the planted effect: without the shadow copy the lone trial does differ
+        bare = EnsembleTrainer(DNN, arch, all_seeds[2:3], data, settings).run(None)
+        assert not np.array_equal(together.final["fc2.weight"][2], bare.final["fc2.weight"][0])
+
+
+def test_only_a_lone_cpu_trial_gets_a_shadow_copy():
+    assert needs_shadow_trial(1, torch.device("cpu"))
+    assert not needs_shadow_trial(2, torch.device("cpu"))
+    assert not needs_shadow_trial(1, torch.device("meta"))
+
+
+def test_first_trials_keeps_every_per_trial_array_of_the_first_trials(digits_tensors):
+    data = digits_tensors(torch.float32, n_train=200)
+    settings = TrainSettings(epochs=2, init_std=0.1, checkpoint_epochs=(1,))
+    result = train_trials(DNN, ARCH, seeds(3), data, settings, progress_file=None)
+    head = result.first_trials(2)
+    assert np.array_equal(head.diverged_epoch, result.diverged_epoch[:2])
+    for key in ("initial", "final", "metrics"):
+        for name, values in getattr(head, key).items():
+            assert np.array_equal(values, getattr(result, key)[name][:2]), (key, name)
+    assert np.array_equal(
+        head.checkpoints[1]["fc1.weight"], result.checkpoints[1]["fc1.weight"][:2]
+    )
+    assert np.array_equal(
+        head.dynamics["fc1.weight"]["rwc"], result.dynamics["fc1.weight"]["rwc"][:2]
+    )
 
 
 @pytest.mark.parametrize("widths", [[5, 5], [10, 10], [100, 100]])

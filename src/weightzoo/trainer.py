@@ -6,7 +6,8 @@ other draws the order of the training data in every epoch. Nothing else is rando
 every tensor op works per trial (``baddbmm`` over the trial axis, per-trial loss means,
 element-wise Adam), so a trial's result does not depend on which other trials share its
 job: ``trials_per_job`` is an execution knob only (``tests/test_trainer.py`` checks the
-bit-identity on the CPU; weightzoo.device states what holds on CUDA and MPS).
+bit-identity on the CPU; weightzoo.device states what holds on CUDA and MPS). A lone CPU
+trial trains beside a shadow copy of itself (:func:`needs_shadow_trial`).
 
 Adam over stacked ``[T, ...]`` tensors is the same as one Adam per trial: it is
 element-wise and all trials share the step count.
@@ -140,6 +141,22 @@ class TrainResult:
     settings: dict = field(default_factory=dict)
     checkpoints: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # k -> param
     dynamics: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # param -> stat
+
+    def first_trials(self, n: int) -> TrainResult:
+        """The result of the first ``n`` trials only."""
+
+        def head(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {k: v[:n] for k, v in arrays.items()}
+
+        return TrainResult(
+            head(self.initial),
+            head(self.final),
+            head(self.metrics),
+            self.diverged_epoch[:n],
+            self.settings,
+            checkpoints={epoch: head(arrays) for epoch, arrays in self.checkpoints.items()},
+            dynamics={param: head(stats) for param, stats in self.dynamics.items()},
+        )
 
     def to_arch_trials(self, arch_name: str, arch: Mapping, trial_ids, seeds) -> ArchTrials:
         trials = {
@@ -539,14 +556,30 @@ def train_trials(
     parts = []
     for sl in slices:
         label = desc if len(slices) == 1 else f"{desc} [{sl.start}:{sl.stop}]"
+        part_seeds = seeds[sl]
+        shadowed = needs_shadow_trial(len(part_seeds), data.x_train.device)
         trainer = EnsembleTrainer(
             family,
             arch,
-            seeds[sl],
+            part_seeds * 2 if shadowed else part_seeds,
             data,
             settings,
             eval_chunk=eval_chunk,
             record_dynamics=record_dynamics,
         )
-        parts.append(trainer.run(progress_file, label))
+        result = trainer.run(progress_file, label)
+        parts.append(result.first_trials(1) if shadowed else result)
     return concat_results(parts)
+
+
+def needs_shadow_trial(n_trials: int, device: torch.device) -> bool:
+    """Whether a lone trial must train beside a copy of itself to match its ensemble bits.
+
+    torch multiplies a batch of one matrix as a plain gemm (the same bits as ``mm``) and two
+    or more with MKL's batched gemm, which for some small transposed products (the weight
+    gradient ``hᵀ @ grad`` of a 5..16-wide layer feeding a 12..20-wide one, e.g. widths
+    ``[5, 20]``) sums in another order. From two trials on a trial's bits never depend on
+    its ensemble (``tests/test_trainer.py``), so a lone CPU trial trains as a pair with a
+    shadow copy, which costs a second trial's time only when a job trains one trial.
+    """
+    return n_trials == 1 and torch.device(device).type == "cpu"
