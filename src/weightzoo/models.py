@@ -388,8 +388,10 @@ def _self_attention(params: Params, prefix: str, h: Tensor, batch: int, nhead: i
     t, bn, d = h.shape
     n, dh = bn // batch, d // nhead
     qkv = _linear(h, params[prefix + "in_proj_weight"], params[prefix + "in_proj_bias"])
-    qkv = qkv.view(t, batch, n, 3, nhead, dh).permute(3, 0, 1, 4, 2, 5)  # [3, T, B, H, n, dh]
-    q, k, v = qkv.reshape(3, t * batch, nhead, n, dh).unbind(0)  # each [T*B, H, n, dh]
+    qkv = qkv.view(t * batch, n, 3, nhead, dh)  # [T*B, n, 3, H, dh]
+    # strided views, not a permuted copy: the CPU attention kernel reads any strides, and
+    # the backward of unbind stacks the three gradients straight into qkv's layout
+    q, k, v = (m.transpose(1, 2) for m in qkv.unbind(2))  # each [T*B, H, n, dh]
     att = F.scaled_dot_product_attention(q, k, v)  # [T*B, H, n, dh]
     att = att.view(t, batch, nhead, n, dh).transpose(2, 3).reshape(t, bn, d)  # [T, B*n, D]
     return _linear(att, params[prefix + "out_proj.weight"], params[prefix + "out_proj.bias"])
