@@ -598,13 +598,28 @@ def malloc_hint_lines(rows: list[Row], device: torch.device) -> list[str]:
     return lines
 
 
-def round_ratio(m: Method, base: Method) -> float:
-    """Median over rounds of ``m``'s trial-steps/s over ``base``'s, taken within each round."""
-    ratios = [
+def round_ratios(m: Method, base: Method) -> list[float]:
+    """``m``'s trial-steps/s over ``base``'s, taken within each timed round."""
+    return [
         (m.trials * m.steps / a) / (base.trials * base.steps / b)
         for a, b in zip(m.seconds, base.seconds, strict=True)
     ]
-    return statistics.median(ratios)
+
+
+def round_ratio(m: Method, base: Method) -> float:
+    """Median over rounds of ``m``'s trial-steps/s over ``base``'s, taken within each round."""
+    return statistics.median(round_ratios(m, base))
+
+
+def ratio_verdict(ratios: list[float], target: float) -> str:
+    """``1.55× (rounds 1.41–1.62); target ≥ 2×: NOT met (0/5 rounds)``: the verdict is the
+    median's, and the spread says how far this machine's round-to-round noise reaches."""
+    median = statistics.median(ratios)
+    above = sum(r >= target for r in ratios)
+    return (
+        f"{median:.2f}× (rounds {min(ratios):.2f}–{max(ratios):.2f}); target ≥ {target:g}×: "
+        f"{'met' if median >= target else 'NOT met'} ({above}/{len(ratios)} rounds)"
+    )
 
 
 def recipe_lines(methods: list[Method], rows: list[Row], device: torch.device) -> list[str]:
@@ -613,16 +628,18 @@ def recipe_lines(methods: list[Method], rows: list[Row], device: torch.device) -
     recipe = {m.trials: m for m in methods if m.name.startswith("(d)")}
     lines = []
     for t in sorted(set(batched) & set(recipe)):
-        ratio = round_ratio(batched[t], recipe[t])
-        line = f"- (c) ×{t} / (d) ×{t} (torch.func recipe) = {ratio:.2f}×"
+        ratios = round_ratios(batched[t], recipe[t])
+        line = f"- (c) ×{t} / (d) ×{t} (torch.func recipe) = "
         if t == 100 and device.type == "cpu":
             row = next(r for r in rows if r.method == "(c) batched trainer" and r.trials == 100)
             pct = row.pct_matmul or 0
-            ok = ratio >= TARGET_CPU_X_RECIPE and pct >= TARGET_CPU_PCT_MATMUL
+            ok = pct >= TARGET_CPU_PCT_MATMUL
             line += (
-                f"; with {pct:.0f} % of matmul: target ≥ {TARGET_CPU_X_RECIPE:g}× and "
-                f"≥ {TARGET_CPU_PCT_MATMUL:g} % {'met' if ok else 'NOT met'}"
+                f"{ratio_verdict(ratios, TARGET_CPU_X_RECIPE)}; {pct:.0f} % of matmul: "
+                f"target ≥ {TARGET_CPU_PCT_MATMUL:g} % {'met' if ok else 'NOT met'}"
             )
+        else:
+            line += f"{statistics.median(ratios):.2f}×"
         lines.append(line)
     if 100 in batched and 1000 in batched:
         ratio = round_ratio(batched[1000], batched[100])

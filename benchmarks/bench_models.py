@@ -54,7 +54,9 @@ from bench_dnn import (
     machine_lines,
     matmul,
     print_report,
+    ratio_verdict,
     reference_method,
+    round_ratios,
     run_rounds,
     setup_device,
     summarize,
@@ -150,6 +152,27 @@ def model_methods(
     return ModelMethods(label, flop, methods)
 
 
+# issue 11: the batched trainer at 100 trials over the same model's one-trial loop (b)
+TARGET_CPU_X_B = {"CNN": 1.5, "ViT": 2.0}
+TARGET_TRIALS = 100
+
+
+def target_lines(models: list[ModelMethods], device: torch.device) -> list[str]:
+    """Each (c) row at 100 trials over its model's (b): median, spread over the rounds and
+    the CPU target's verdict (nothing off the CPU, or without a 100-trial row)."""
+    if device.type != "cpu":
+        return []
+    lines = []
+    for m in models:
+        target = TARGET_CPU_X_B[m.label.split(" ")[0]]
+        base, *batched = m.methods
+        for method in batched:
+            if method.trials == TARGET_TRIALS:
+                verdict = ratio_verdict(round_ratios(method, base), target)
+                lines.append(f"- {method.name} ×{method.trials} / (b) = {verdict}")
+    return lines
+
+
 def summarize_models(models: list[ModelMethods], mm: Method) -> list[Row]:
     """Rows of every model (ratios to its own (b)), then the matmul's row once."""
     rows = []
@@ -211,6 +234,7 @@ def main(argv=None) -> None:
         f"- medians over {args.repeats} timed round(s) after a warm-up round; "
         f"{args.steps} steps/call; × (b) = over the same model's (b) in the same round",
         f"- MFLOP per trial-step (batch {BATCH}, forward + backward): {flop}",
+        *target_lines(models, device),
         *machine_lines(device, source),
     ]
     print_report(rows, lines, args, base="(b)")

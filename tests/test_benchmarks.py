@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -104,3 +105,25 @@ def test_bench_dnn_times_the_dynamics_beside_plain_training(bench, capsys):
     ]
     assert "- dynamics (c) ×2: " in out and "of an MNIST epoch (600 steps)" in out
     assert bench_dnn.parse_args([]).dynamics == "off"
+
+
+def timed(bench_dnn, name: str, trials: int, seconds: list[float]):
+    """A method that ran 10 steps in each of the given rounds."""
+    m = bench_dnn.Method(name, trials, 10, 1.0, lambda: None)
+    m.seconds = list(seconds)
+    return m
+
+
+def test_target_verdicts_use_the_median_and_show_every_rounds_spread(bench):
+    bench_dnn, bench_models = bench
+    base = timed(bench_dnn, "CNN c4 · (b) in-memory tensors", 1, [0.1, 0.1, 0.1])
+    # per round: 100·10/s over (b)'s 100 trial-steps/s = 1.25, 2.0, 1.6
+    batched = timed(bench_dnn, "CNN c4 · (c) batched trainer, loop", 100, [8.0, 5.0, 6.25])
+    assert bench_dnn.round_ratios(batched, base) == pytest.approx([1.25, 2.0, 1.6])
+    verdict = bench_dnn.ratio_verdict(bench_dnn.round_ratios(batched, base), 1.5)
+    assert verdict == "1.60× (rounds 1.25–2.00); target ≥ 1.5×: met (2/3 rounds)"
+    assert "NOT met (1/3 rounds)" in bench_dnn.ratio_verdict([1.25, 2.0, 1.6], 1.8)
+    model = bench_models.ModelMethods("CNN c4", 1.0, [base, batched])
+    lines = bench_models.target_lines([model], torch.device("cpu"))
+    assert lines == [f"- CNN c4 · (c) batched trainer, loop ×100 / (b) = {verdict}"]
+    assert bench_models.target_lines([model], torch.device("meta")) == []
