@@ -671,25 +671,28 @@ def inside_adam_step(event) -> bool:
     return False
 
 
-def profile_category(event) -> str:
+def profile_category(event, categories: Mapping[str, tuple[str, ...]]) -> str:
     if inside_adam_step(event):
         return "Adam step"
     return next(
-        (c for c, prefixes in PROFILE_CATEGORIES.items() if event.name.startswith(prefixes)),
+        (c for c, prefixes in categories.items() if event.name.startswith(prefixes)),
         "everything else",
     )
 
 
-def profile_lines(method: Method) -> list[str]:
-    """Share of self CPU time per category over one call of ``method``."""
+def profile_lines(
+    method: Method, categories: Mapping[str, tuple[str, ...]] = PROFILE_CATEGORIES
+) -> list[str]:
+    """Share of self CPU time per category over one call of ``method`` (the first category,
+    then the Adam step, then the others)."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         method.run()
-    names = ["matmul (bmm, baddbmm, mm)", "Adam step", *list(PROFILE_CATEGORIES)[1:]]
-    totals = dict.fromkeys([*names, "everything else"], 0.0)
+    first, *others = categories
+    totals = dict.fromkeys([first, "Adam step", *others, "everything else"], 0.0)
     for event in prof.events():
-        totals[profile_category(event)] += event.self_cpu_time_total
+        totals[profile_category(event, categories)] += event.self_cpu_time_total
     whole = sum(totals.values()) or 1.0
     shares = ", ".join(f"{c} {100 * v / whole:.0f} %" for c, v in totals.items())
     return [f"- profile of {method.label} (self CPU time, one call): {shares}"]
@@ -754,8 +757,8 @@ OPTIONS: dict[str, dict] = {
     },
     "--profile": {
         "action": "store_true",
-        "help": "after the timed rounds, profile one call of (c) at the largest --trials and "
-        "print where its CPU time goes",
+        "help": "after the timed rounds, profile one call of (c) at the largest --trials "
+        "(bench_models.py: and of each model's (b)) and print where its CPU time goes",
     },
     "--malloc-tuned": {
         "action": "store_true",

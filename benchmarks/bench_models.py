@@ -54,6 +54,7 @@ from bench_dnn import (
     machine_lines,
     matmul,
     print_report,
+    profile_lines,
     ratio_verdict,
     reference_method,
     round_ratios,
@@ -152,6 +153,31 @@ def model_methods(
     return ModelMethods(label, flop, methods)
 
 
+# --profile's categories (self CPU time; ops inside the optimizer step count as Adam)
+MODEL_PROFILE_CATEGORIES = {
+    "conv (oneDNN forward and backward)": (
+        "aten::mkldnn_convolution",
+        "aten::convolution_backward",
+        "aten::_convolution",
+    ),
+    "matmul (bmm, baddbmm, mm, addmm)": ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm"),
+    "attention": ("aten::_scaled_dot_product",),
+    "copies (copy_, cat, clone)": ("aten::copy_", "aten::cat", "aten::clone", "aten::stack"),
+}
+
+
+def model_profile_lines(models: list[ModelMethods]) -> list[str]:
+    """Where one call of each model's (b) and of its (c) rows at the largest ``--trials``
+    spends its CPU time: what (c) shares with (b) bounds what batching can gain."""
+    lines = []
+    for m in models:
+        base, *batched = m.methods
+        largest = max(x.trials for x in batched)
+        for method in [base, *(x for x in batched if x.trials == largest)]:
+            lines += profile_lines(method, MODEL_PROFILE_CATEGORIES)
+    return lines
+
+
 # issue 11: the batched trainer at 100 trials over the same model's one-trial loop (b)
 TARGET_CPU_X_B = {"CNN": 1.5, "ViT": 2.0}
 TARGET_TRIALS = 100
@@ -203,6 +229,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--vit-dim-feedforward", type=int, default=128, help="default 128 (config: 2048)"
     )
     names = ["--device", "--threads", "--data", "--matmul-seconds", "--csv", "--quick"]
+    names.append("--profile")
     add_options(p, names, FULL_DEFAULTS, QUICK_DEFAULTS)
     p.set_defaults(data="synthetic")
     args = p.parse_args(argv)
@@ -237,6 +264,8 @@ def main(argv=None) -> None:
         *target_lines(models, device),
         *machine_lines(device, source),
     ]
+    if args.profile:
+        lines[2:2] = model_profile_lines(models)
     print_report(rows, lines, args, base="(b)")
 
 

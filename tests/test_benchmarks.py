@@ -35,9 +35,18 @@ def test_bench_models_prints_a_row_per_method(bench, capsys, tmp_path):
     csv_path = tmp_path / "models.csv"
     bench_models.main(
         [*tiny, "--trials", "1", "2", "--steps", "2", "--repeats", "1"]
-        + ["--matmul-seconds", "0.01", "--device", "cpu", "--csv", str(csv_path)]
+        + ["--matmul-seconds", "0.01", "--device", "cpu", "--csv", str(csv_path), "--profile"]
     )
     out = capsys.readouterr().out
+    profiled = [line for line in out.splitlines() if line.startswith("- profile of ")]
+    assert [line.split(" (self CPU")[0] for line in profiled] == [
+        "- profile of CNN c2 · (b) in-memory tensors ×1",
+        "- profile of CNN c2 · (c) batched trainer, loop ×2",
+        "- profile of CNN c2 · (c) batched trainer, grouped ×2",
+        "- profile of ViT d8-h2-p14-f16 · (b) in-memory tensors ×1",
+        "- profile of ViT d8-h2-p14-f16 · (c) batched trainer ×2",
+    ]
+    assert "conv (oneDNN forward and backward)" in profiled[0] and "Adam step" in profiled[0]
     assert "| method | trials | trial-steps/s (median) | × (b) |" in out
     rows = table_rows(out)
     expected = [
