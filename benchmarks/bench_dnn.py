@@ -13,6 +13,11 @@ Methods, all training with batch 100, Adam (lr 1e-3), init N(0, 0.1²), float32:
   ``--dynamics on`` adds, after each epoch, the per-epoch layer dynamics as
   ``EnsembleTrainer.run`` records them (weightzoo.dynamics); ``--dynamics both`` times (c)
   without and with them in the same rounds and prints what they cost per MNIST epoch.
+* (d) ``torch.func recipe``: PyTorch's documented model-ensembling recipe
+  (``stack_module_state`` + ``vmap(functional_call)`` + one ``torch.optim.Adam``), trained
+  with the same data order, init policy and steps (``--no-recipe`` leaves it out).
+* (e) ``(c)'s matmuls alone`` (``--matmul-bound``): nothing but the batched matmuls of (c)'s
+  steps at 100 trials, the bound on any step of this design.
 * ``matmul``: a plain 1024³ float32 matmul, the machine's arithmetic rate in the same run.
 
 Methods are interleaved round by round (a, b, c1, c10, c100, matmul, a, b, ...) because the
@@ -305,6 +310,38 @@ def batched_trainer(
     return trainer_method(
         "(c) batched trainer", get_family("dnn"), ARCH, data, settings, trials, flop, dynamics
     )
+
+
+MATMULS_ALONE = "(e) (c)'s matmuls alone"
+
+
+def matmuls_alone(trials: int, steps: int, device: torch.device) -> Method:
+    """Only the batched matmuls of ``steps`` of (c)'s steps, as the trainer runs them (weights
+    stored ``[T, in, out]``): per layer the forward ``baddbmm`` and the weight gradient
+    ``hᵀ @ grad``, from layer 2 on the input gradient ``grad @ Wᵀ``. No step of this design
+    can be faster; (c) over this is what its other work (Adam, gather, loss, relu) costs."""
+    g = torch.Generator().manual_seed(0)
+    sizes = layer_sizes()
+
+    def rand(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=g).to(device)
+
+    layers = [  # (h [T, B, in], w [T, in, out], b [T, out], grad [T, B, out])
+        (rand(trials, BATCH, n_in), rand(trials, n_in, n_out), rand(trials, n_out))
+        + (rand(trials, BATCH, n_out),)
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
+
+    def run():
+        for _ in range(steps):
+            for i, (h, w, b, grad) in enumerate(layers):
+                torch.baddbmm(b.unsqueeze(1), h, w)  # [T, B, out]
+                torch.bmm(h.transpose(1, 2), grad)  # [T, in, out]
+                if i > 0:
+                    torch.bmm(grad, w.transpose(1, 2))  # [T, B, in]
+
+    flop = flop_per_trial_step(sizes, BATCH)
+    return Method(MATMULS_ALONE, trials, steps, steps * trials * flop, run)
 
 
 def torch_func_recipe(data: TensorData, trials: int, steps: int) -> Method:
@@ -641,6 +678,15 @@ def recipe_lines(methods: list[Method], rows: list[Row], device: torch.device) -
         else:
             line += f"{statistics.median(ratios):.2f}×"
         lines.append(line)
+    alone = next((m for m in methods if m.name == MATMULS_ALONE), None)
+    if alone is not None and 100 in batched:
+        line = f"- (c) ×100 / (e) ×100 (its matmuls alone) = {round_ratio(batched[100], alone):.2f}"
+        if 100 in recipe:
+            line += (
+                f"; (e) ×100 / (d) ×100 = {round_ratio(alone, recipe[100]):.2f}×, the most a "
+                "step of these matmuls could beat the recipe by"
+            )
+        lines.append(line)
     if 100 in batched and 1000 in batched:
         ratio = round_ratio(batched[1000], batched[100])
         verdict = "met" if ratio >= 1.0 else "NOT met"
@@ -751,6 +797,11 @@ OPTIONS: dict[str, dict] = {
         "help": "(c) without (off) or with (on) the per-epoch layer dynamics, or both in the "
         "same rounds with their cost per MNIST epoch (default off)",
     },
+    "--matmul-bound": {
+        "action": "store_true",
+        "help": "also time (e): nothing but the batched matmuls of (c)'s steps at 100 "
+        "trials, the bound on any step of this design",
+    },
     "--no-recipe": {
         "action": "store_true",
         "help": "leave out (d), the torch.func ensembling recipe",
@@ -807,7 +858,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     names = ["--steps", "--steps-a", "--trials", "--repeats", "--device", "--threads", "--data"]
     names += ["--matmul-seconds", "--csv", "--malloc-tuned", "--quick", "--dynamics"]
-    names += ["--no-recipe", "--profile"]
+    names += ["--no-recipe", "--matmul-bound", "--profile"]
     add_options(p, names, FULL_DEFAULTS, QUICK_DEFAULTS)
     args = p.parse_args(argv)
     apply_defaults(args, FULL_DEFAULTS, QUICK_DEFAULTS)
@@ -869,6 +920,7 @@ def build_methods(args, device: torch.device) -> tuple[list[Method], str]:
             for dynamics in {"off": [False], "on": [True], "both": [False, True]}[args.dynamics]
         ),
         *([] if args.no_recipe else [torch_func_recipe(data, t, args.steps) for t in args.trials]),
+        *([matmuls_alone(100, args.steps, device)] if args.matmul_bound else []),
         matmul(device, args.matmul_seconds),
     ]
     return methods, source

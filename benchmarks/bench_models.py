@@ -7,7 +7,8 @@ Fashion-MNIST, which does not change the speed). Methods, per model:
 
 * (b) ``in-memory tensors``: one trial over pre-scaled float tensors on the device, the loop of
   ``weightzoo.reference.train_reference`` around the family's reference ``nn.Module`` (same
-  init and data order as the batched trainer).
+  init and data order as the batched trainer), ``--steps-b`` steps per call (default
+  5 × ``--steps``, so that a burst of noise weighs less in its short call).
 * (c) ``batched trainer``: ``EnsembleTrainer.train_epoch`` for T trials at once (``--trials``);
   the training set holds ``steps * 100`` samples, so one epoch is exactly ``steps`` steps. The
   CNN runs once per conv strategy (``--cnn-strategies``: ``loop``, one conv per trial;
@@ -73,6 +74,7 @@ from weightzoo.trainer import TensorData
 MODELS = ("cnn", "vit")
 DISPLAY_NAMES = {"cnn": "CNN", "vit": "ViT"}
 FULL_DEFAULTS = {"steps": 20, "repeats": 3, "matmul_seconds": 0.5}
+STEPS_B_PER_STEP = 5  # (b)'s default steps per call, per --steps
 
 
 # --------------------------------------------------------------------------- arithmetic
@@ -139,7 +141,7 @@ def model_methods(
     settings = train_settings(device)
     methods = [
         reference_method(
-            f"{label} · (b) in-memory tensors", family, arch, data, settings, args.steps, flop
+            f"{label} · (b) in-memory tensors", family, arch, data, settings, args.steps_b, flop
         )
     ]
     for strategy in args.cnn_strategies if model == "cnn" else ["auto"]:
@@ -220,6 +222,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=list(CNN_STRATEGIES),
         help="conv strategies of the CNN's (c) rows",
     )
+    p.add_argument(
+        "--steps-b",
+        type=int,
+        help="steps per timed call of (b) (default 5 × --steps: one trial's call would "
+        "otherwise last ~0.1 s, short enough for one burst of noise to move its rate by a "
+        "third; rates are per step)",
+    )
     p.add_argument("--cnn-channels", type=int, default=16, help="conv kernels (default 16)")
     p.add_argument("--cnn-head", choices=CNN_HEADS, default="flatten")
     p.add_argument("--vit-d-model", type=int, default=64, help="default 64 (paper: 784)")
@@ -234,7 +243,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.set_defaults(data="synthetic")
     args = p.parse_args(argv)
     apply_defaults(args, FULL_DEFAULTS, QUICK_DEFAULTS)
-    names = ["--steps", "--repeats", "--trials", "--cnn-channels", "--vit-d-model"]
+    if args.steps_b is None:
+        args.steps_b = STEPS_B_PER_STEP * args.steps
+    names = ["--steps", "--steps-b", "--repeats", "--trials", "--cnn-channels", "--vit-d-model"]
     check_positive(p, args, [*names, "--vit-nhead", "--vit-patch", "--vit-dim-feedforward"])
     for model in args.models:  # a ViT whose heads or patches do not fit stops here
         try:
@@ -259,7 +270,8 @@ def main(argv=None) -> None:
     flop = ", ".join(f"{m.label} {m.flop_per_step / 1e6:.2f}" for m in models)
     lines = [
         f"- medians over {args.repeats} timed round(s) after a warm-up round; "
-        f"{args.steps} steps/call; × (b) = over the same model's (b) in the same round",
+        f"(b) {args.steps_b} steps/call, (c) {args.steps}; "
+        "× (b) = over the same model's (b) in the same round",
         f"- MFLOP per trial-step (batch {BATCH}, forward + backward): {flop}",
         *target_lines(models, device),
         *machine_lines(device, source),

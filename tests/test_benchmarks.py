@@ -136,3 +136,18 @@ def test_target_verdicts_use_the_median_and_show_every_rounds_spread(bench):
     lines = bench_models.target_lines([model], torch.device("cpu"))
     assert lines == [f"- CNN c4 · (c) batched trainer, loop ×100 / (b) = {verdict}"]
     assert bench_models.target_lines([model], torch.device("meta")) == []
+
+
+def test_bench_dnn_times_the_matmuls_alone_as_the_bound_of_a_step(bench, capsys):
+    bench_dnn, _ = bench
+    bench_dnn.main(
+        ["--quick", "--steps", "2", "--steps-a", "1", "--trials", "100", "--repeats", "1"]
+        + ["--matmul-seconds", "0.01", "--data", "synthetic", "--device", "cpu"]
+        + ["--matmul-bound"]
+    )
+    out = capsys.readouterr().out
+    methods = [(r[0], r[1]) for r in table_rows(out)]
+    assert ("(e) (c)'s matmuls alone", "100") in methods
+    assert "- (c) ×100 / (e) ×100 (its matmuls alone) = " in out
+    assert "; (e) ×100 / (d) ×100 = " in out
+    assert "(rounds " in out  # the recipe target's verdict shows its spread
