@@ -326,9 +326,13 @@ def matmuls_alone(trials: int, steps: int, device: torch.device) -> Method:
     def rand(*shape: int) -> Tensor:
         return torch.randn(*shape, generator=g).to(device)
 
-    layers = [  # (h [T, B, in], w [T, in, out], b [T, out], grad [T, B, out])
-        (rand(trials, BATCH, n_in), rand(trials, n_in, n_out), rand(trials, n_out))
-        + (rand(trials, BATCH, n_out),)
+    layers = [
+        (
+            rand(trials, BATCH, n_in),  # h
+            rand(trials, n_in, n_out),  # w
+            rand(trials, n_out),  # b
+            rand(trials, BATCH, n_out),  # grad
+        )
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
     ]
 
@@ -699,9 +703,11 @@ def recipe_lines(methods: list[Method], rows: list[Row], device: torch.device) -
 
 # op name prefix -> category of --profile's breakdown (ops inside the optimizer step count
 # as "Adam step" whatever they are: the foreach Adam runs plain aten::sqrt, aten::lerp_, ...)
+MATMUL_OPS = ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm")
+COPY_OPS = ("aten::copy_", "aten::cat", "aten::clone")
 PROFILE_CATEGORIES = {
-    "matmul (bmm, baddbmm, mm)": ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm"),
-    "copies (copy_, cat, clone)": ("aten::copy_", "aten::cat", "aten::clone"),
+    "matmul (bmm, baddbmm, mm)": MATMUL_OPS,
+    "copies (copy_, cat, clone)": COPY_OPS,
     "data gather (index_select)": ("aten::index_select", "aten::index"),
     "loss (log_softmax, nll)": ("aten::_log_softmax", "aten::nll_loss", "aten::log_softmax"),
 }

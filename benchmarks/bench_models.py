@@ -43,7 +43,9 @@ import torch.nn.functional as F
 # the sibling script: ``python benchmarks/bench_models.py`` puts this folder on sys.path
 from bench_dnn import (
     BATCH,
+    COPY_OPS,
     IMAGE_SHAPE,
+    MATMUL_OPS,
     NUM_CLASSES,
     QUICK_DEFAULTS,
     Method,
@@ -162,9 +164,9 @@ MODEL_PROFILE_CATEGORIES = {
         "aten::convolution_backward",
         "aten::_convolution",
     ),
-    "matmul (bmm, baddbmm, mm, addmm)": ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm"),
+    "matmul (bmm, baddbmm, mm, addmm)": MATMUL_OPS,
     "attention": ("aten::_scaled_dot_product",),
-    "copies (copy_, cat, clone)": ("aten::copy_", "aten::cat", "aten::clone", "aten::stack"),
+    "copies (copy_, cat, clone)": (*COPY_OPS, "aten::stack"),
 }
 
 
@@ -237,8 +239,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--vit-dim-feedforward", type=int, default=128, help="default 128 (config: 2048)"
     )
-    names = ["--device", "--threads", "--data", "--matmul-seconds", "--csv", "--quick"]
-    names.append("--profile")
+    names = ["--device", "--threads", "--data", "--matmul-seconds", "--csv", "--quick", "--profile"]
     add_options(p, names, FULL_DEFAULTS, QUICK_DEFAULTS)
     p.set_defaults(data="synthetic")
     args = p.parse_args(argv)
