@@ -116,6 +116,7 @@ def flop_per_trial_step(family: ModelFamily, arch: dict, data: TensorData) -> fl
 class ModelMethods:
     """The (b) and (c) methods of one model (the ratio column divides by ``methods[0]``)."""
 
+    model: str  # "cnn" or "vit": the key of its target
     label: str
     flop_per_step: float
     methods: list[Method]
@@ -154,7 +155,7 @@ def model_methods(
             trainer_method(name, batched, arch, data, strategy_settings, t, flop)
             for t in args.trials
         ]
-    return ModelMethods(label, flop, methods)
+    return ModelMethods(model, label, flop, methods)
 
 
 # --profile's categories (self CPU time; ops inside the optimizer step count as Adam)
@@ -183,7 +184,7 @@ def model_profile_lines(models: list[ModelMethods]) -> list[str]:
 
 
 # issue 11: the batched trainer at 100 trials over the same model's one-trial loop (b)
-TARGET_CPU_X_B = {"CNN": 1.5, "ViT": 2.0}
+TARGET_CPU_X_B = {"cnn": 1.5, "vit": 2.0}
 TARGET_TRIALS = 100
 
 
@@ -194,7 +195,7 @@ def target_lines(models: list[ModelMethods], device: torch.device) -> list[str]:
         return []
     lines = []
     for m in models:
-        target = TARGET_CPU_X_B[m.label.split(" ")[0]]
+        target = TARGET_CPU_X_B[m.model]
         base, *batched = m.methods
         for method in batched:
             if method.trials == TARGET_TRIALS:

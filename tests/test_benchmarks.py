@@ -132,7 +132,7 @@ def test_target_verdicts_use_the_median_and_show_every_rounds_spread(bench):
     verdict = bench_dnn.ratio_verdict(bench_dnn.round_ratios(batched, base), 1.5)
     assert verdict == "1.60× (rounds 1.25–2.00); target ≥ 1.5×: met (2/3 rounds)"
     assert "NOT met (1/3 rounds)" in bench_dnn.ratio_verdict([1.25, 2.0, 1.6], 1.8)
-    model = bench_models.ModelMethods("CNN c4", 1.0, [base, batched])
+    model = bench_models.ModelMethods("cnn", "CNN c4", 1.0, [base, batched])
     lines = bench_models.target_lines([model], torch.device("cpu"))
     assert lines == [f"- CNN c4 · (c) batched trainer, loop ×100 / (b) = {verdict}"]
     assert bench_models.target_lines([model], torch.device("meta")) == []
