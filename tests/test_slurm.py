@@ -209,6 +209,34 @@ def _snakemake_run(workdir: Path, args: list[str], env: dict | None = None, duri
     return Run(workdir, proc.returncode, log.read_text(), time.monotonic() - t0, result)
 
 
+def _runs_in_job_step(pid: int, slurm_id: str, step: str) -> bool:
+    """Whether process PID has exec'd inside step STEP of job SLURM_ID (its environment
+    says so): the one check before a SIGKILL, so that a row `scontrol listpids` shows while
+    the step is still starting (the task not yet exec'd, or a PID reused) never kills a
+    process outside the job, this test's own or the CI's among them."""
+    if pid <= 1 or pid == os.getpid() or pid in _ancestors():
+        return False
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:  # gone, or not ours to read
+        return False
+    wanted = {f"SLURM_JOB_ID={slurm_id}".encode(), f"SLURM_STEP_ID={step}".encode()}
+    return wanted <= set(environ)
+
+
+def _ancestors() -> set[int]:
+    """The PIDs of this process's parent, its parent, ... up to init."""
+    pids, pid = set(), os.getppid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rpartition(")")[2].split()[1])  # field 4, after "(comm)" and state
+    return pids
+
+
 def _kill_first_training_job(log: Path, proc: subprocess.Popen, result: dict) -> None:
     """Make the first training job fail inside SLURM, as a crash would: once its job step
     (the job's snakemake under srun) runs, SIGKILL that process. The batch script then exits
@@ -236,6 +264,7 @@ def _kill_first_training_job(log: Path, proc: subprocess.Popen, result: dict) ->
             for line in _run(["scontrol", "listpids", slurm_id]).stdout.splitlines()[1:]
         ]
         pids = [int(r[0]) for r in rows if len(r) >= 4 and r[2] == "0" and r[3] == "0"]
+        pids = [pid for pid in pids if _runs_in_job_step(pid, slurm_id, step="0")]
         if pids:
             os.kill(pids[0], signal.SIGKILL)
             result.update(
