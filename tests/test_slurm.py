@@ -211,9 +211,10 @@ def _snakemake_run(workdir: Path, args: list[str], env: dict | None = None, duri
 
 def _runs_in_job_step(pid: int, slurm_id: str, step: str) -> bool:
     """Whether process PID has exec'd inside step STEP of job SLURM_ID (its environment
-    says so): the one check before a SIGKILL, so that a row `scontrol listpids` shows while
-    the step is still starting (the task not yet exec'd, or a PID reused) never kills a
-    process outside the job, this test's own or the CI's among them."""
+    says so): the one check before a SIGKILL. While a step starts, `scontrol listpids` can
+    show its task 0 with PID -1 (not yet forked), and `os.kill(-1, SIGKILL)` kills every
+    process of the machine but the caller: slurmd, snakemake and the CI run itself (what a
+    CI run of 2026-11-24 died of, within 0.2 s of the step's launch)."""
     if pid <= 1 or pid == os.getpid() or pid in _ancestors():
         return False
     try:
@@ -386,6 +387,23 @@ def test_profile_takes_site_values_from_environment(monkeypatch):
         "train:slurm_partition=gpu",
     }
     assert _profile(monkeypatch, WEIGHTZOO_GPUS="0")["set-resources"] == ["train:gpu=0"]
+
+
+def test_failure_injection_kills_only_a_process_of_the_jobs_step():
+    """The guard of _kill_first_training_job: a listpids row with PID -1 (a task not yet
+    forked; `kill(-1)` would signal every process) or a PID of this test's own is refused;
+    a process whose environment names the job and step is accepted, another job's is not."""
+    assert not any(_runs_in_job_step(pid, "123", "0") for pid in (-1, 0, 1))
+    assert not _runs_in_job_step(os.getpid(), "123", "0")
+    assert not _runs_in_job_step(os.getppid(), "123", "0")
+    env = dict(os.environ, SLURM_JOB_ID="123", SLURM_STEP_ID="0")
+    with subprocess.Popen(["sleep", "30"], env=env) as task:
+        try:
+            assert _runs_in_job_step(task.pid, "123", "0")
+            assert not _runs_in_job_step(task.pid, "124", "0")
+            assert not _runs_in_job_step(task.pid, "123", "batch")
+        finally:
+            task.kill()
 
 
 # --------------------------------------------------------------------------- with accounting
