@@ -12,7 +12,9 @@ Fashion-MNIST, which does not change the speed). Methods, per model:
 * (c) ``batched trainer``: ``EnsembleTrainer.train_epoch`` for T trials at once (``--trials``);
   the training set holds ``steps * 100`` samples, so one epoch is exactly ``steps`` steps. The
   CNN runs once per conv strategy (``--cnn-strategies``: ``loop``, one conv per trial;
-  ``grouped``, one conv with ``groups=T``), the ViT has a single form.
+  ``grouped``, one conv with ``groups=T``), the ViT has a single form. ``--compile`` adds,
+  at the largest ``--trials``, the same with the batched forward compiled by
+  ``torch.compile`` (a measurement; the trainer runs eager).
 * ``matmul``: a plain 1024³ float32 matmul, the machine's arithmetic rate in the same run.
 
 Shapes: the CNN is the paper's (Table 1): one valid 3x3 conv with ``--cnn-channels`` (16)
@@ -35,6 +37,7 @@ Run ``python benchmarks/bench_models.py --help``; ``benchmarks/README.md`` expla
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 
 import torch
@@ -71,7 +74,7 @@ from bench_dnn import (
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from weightzoo.models import CNN_HEADS, CNN_STRATEGIES, ModelFamily, family_for_device
-from weightzoo.trainer import TensorData
+from weightzoo.trainer import TensorData, TrainSettings
 
 MODELS = ("cnn", "vit")
 DISPLAY_NAMES = {"cnn": "CNN", "vit": "ViT"}
@@ -155,7 +158,36 @@ def model_methods(
             trainer_method(name, batched, arch, data, strategy_settings, t, flop)
             for t in args.trials
         ]
+        if args.compile:
+            methods.append(
+                compiled_trainer_method(
+                    name, model, strategy, arch, data, strategy_settings, max(args.trials), flop
+                )
+            )
     return ModelMethods(model, label, flop, methods)
+
+
+COMPILED_LABEL = ", forward torch.compile'd"
+
+
+def compiled_trainer_method(
+    name: str,
+    model: str,
+    strategy: str,
+    arch: dict,
+    data: TensorData,
+    settings: TrainSettings,
+    trials: int,
+    flop: float,
+) -> Method:
+    """(c) at ``trials`` with the family's batched forward compiled by ``torch.compile``
+    (Inductor; backward through AOTAutograd). A measurement only: the trainer never
+    compiles, since compiled kernels round differently from eager ones. The warm-up round
+    pays the compilation, so the timed rounds see the compiled step alone."""
+    # a copy: family_for_device hands out the registered instance, which must stay eager
+    family = copy.copy(family_for_device(model, strategy, data.x_train.device))
+    family.forward = torch.compile(family.forward, dynamic=False)
+    return trainer_method(name + COMPILED_LABEL, family, arch, data, settings, trials, flop)
 
 
 # --profile's categories (self CPU time; ops inside the optimizer step count as Adam)
@@ -231,6 +263,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="steps per timed call of (b) (default 5 × --steps: one trial's call would "
         "otherwise last ~0.1 s, short enough for one burst of noise to move its rate by a "
         "third; rates are per step)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time each model's (c) at the largest --trials with its batched forward "
+        "compiled by torch.compile (a measurement: the trainer runs eager; the warm-up "
+        "round pays the compilation, several seconds a model)",
     )
     p.add_argument("--cnn-channels", type=int, default=16, help="conv kernels (default 16)")
     p.add_argument("--cnn-head", choices=CNN_HEADS, default="flatten")

@@ -151,3 +151,19 @@ def test_bench_dnn_times_the_matmuls_alone_as_the_bound_of_a_step(bench, capsys)
     assert "- (c) ×100 / (e) ×100 (its matmuls alone) = " in out
     assert "; (e) ×100 / (d) ×100 = " in out
     assert "(rounds " in out  # the recipe target's verdict shows its spread
+
+
+def test_bench_models_compile_adds_a_compiled_row_and_leaves_the_family_eager(bench, capsys):
+    _, bench_models = bench
+    from weightzoo.models import get_family
+
+    tiny = ["--models", "vit", "--vit-d-model", "8", "--vit-nhead", "2", "--vit-patch", "14"]
+    tiny += ["--vit-dim-feedforward", "16", "--trials", "1", "2", "--compile"]
+    bench_models.main(
+        [*tiny, "--steps", "2", "--repeats", "1", "--matmul-seconds", "0.01", "--device", "cpu"]
+    )
+    rows = [(r[0], r[1]) for r in table_rows(capsys.readouterr().out)]
+    compiled = "ViT d8-h2-p14-f16 · (c) batched trainer, forward torch.compile'd"
+    assert rows[-2:] == [(compiled, "2"), ("matmul 1024³ fp32", "–")]  # largest --trials only
+    vit = get_family("vit")
+    assert vit.forward.__func__ is type(vit).forward  # the registered family is not compiled
