@@ -161,7 +161,7 @@ def model_methods(
         if args.compile:
             methods.append(
                 compiled_trainer_method(
-                    name, model, strategy, arch, data, strategy_settings, max(args.trials), flop
+                    name, batched, arch, data, strategy_settings, max(args.trials), flop
                 )
             )
     return ModelMethods(model, label, flop, methods)
@@ -172,8 +172,7 @@ COMPILED_LABEL = ", forward torch.compile'd"
 
 def compiled_trainer_method(
     name: str,
-    model: str,
-    strategy: str,
+    family: ModelFamily,
     arch: dict,
     data: TensorData,
     settings: TrainSettings,
@@ -185,9 +184,9 @@ def compiled_trainer_method(
     compiles, since compiled kernels round differently from eager ones. The warm-up round
     pays the compilation, so the timed rounds see the compiled step alone."""
     # a copy: family_for_device hands out the registered instance, which must stay eager
-    family = copy.copy(family_for_device(model, strategy, data.x_train.device))
-    family.forward = torch.compile(family.forward, dynamic=False)
-    return trainer_method(name + COMPILED_LABEL, family, arch, data, settings, trials, flop)
+    compiled = copy.copy(family)
+    compiled.forward = torch.compile(compiled.forward, dynamic=False)
+    return trainer_method(name + COMPILED_LABEL, compiled, arch, data, settings, trials, flop)
 
 
 # --profile's categories (self CPU time; ops inside the optimizer step count as Adam)
