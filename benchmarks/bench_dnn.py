@@ -7,11 +7,11 @@ Methods, all training with batch 100, Adam (lr 1e-3), init N(0, 0.1²), float32:
   one PIL image per sample, then ``transforms.ToTensor()``), ``DataLoader(batch_size=100,
   shuffle=True)``, ``nn.Sequential`` and ``torch.optim.Adam``.
 * (b) ``in-memory tensors``: one trial over pre-scaled float tensors on the device, the loop of
-  ``weightzoo.reference.train_reference`` (same init and data order as the batched trainer).
+  ``weightzoo.train.reference.train_reference`` (same init and data order as the batched trainer).
 * (c) ``batched trainer``: ``EnsembleTrainer.train_epoch`` for T trials at once; the training
   set holds ``steps * 100`` samples, so one epoch is exactly ``steps`` steps.
   ``--dynamics on`` adds, after each epoch, the per-epoch layer dynamics as
-  ``EnsembleTrainer.run`` records them (weightzoo.dynamics); ``--dynamics both`` times (c)
+  ``EnsembleTrainer.run`` records them (weightzoo.train.dynamics); ``--dynamics both`` times (c)
   without and with them in the same rounds and prints what they cost per MNIST epoch.
 * (d) ``torch.func recipe``: PyTorch's documented model-ensembling recipe
   (``stack_module_state`` + ``vmap(functional_call)`` + one ``torch.optim.Adam``), trained
@@ -52,11 +52,11 @@ from torch.func import functional_call, stack_module_state
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from weightzoo.device import apply_device_settings, resolve_device
-from weightzoo.dynamics import DynamicsRecorder
-from weightzoo.models import ModelFamily, get_family
-from weightzoo.reference import reference_model
-from weightzoo.trainer import (
+from weightzoo.train.device import apply_device_settings, resolve_device
+from weightzoo.train.dynamics import DynamicsRecorder
+from weightzoo.train.models import ModelFamily, get_family
+from weightzoo.train.reference import reference_model
+from weightzoo.train.trainer import (
     EnsembleTrainer,
     TensorData,
     TrainSettings,
@@ -127,7 +127,7 @@ def load_images(source: str, n: int) -> tuple[np.ndarray, np.ndarray, str]:
     came from. Real Fashion-MNIST when it is installed (tiled if ``n`` > 60 000), else noise."""
     if source in ("auto", "fashion-mnist"):
         try:
-            from weightzoo.data import read_raw
+            from weightzoo.data.datasets import read_raw
 
             raw = read_raw(
                 "fashion-mnist", download=False, verify_checksums=False, log=lambda _: None
@@ -934,7 +934,7 @@ def build_methods(args, device: torch.device) -> tuple[list[Method], str]:
 
 def setup_device(args: argparse.Namespace) -> torch.device:
     """Apply ``--threads``, resolve ``--device`` and set what a training job sets there
-    (CUDA: deterministic mode, full-precision float32; ``weightzoo.device``), so the rows
+    (CUDA: deterministic mode, full-precision float32; ``weightzoo.train.device``), so the rows
     time what jobs run. Everything is float32: nothing here needs float64 (none on MPS)."""
     if args.threads:
         torch.set_num_threads(args.threads)

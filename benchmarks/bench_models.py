@@ -6,7 +6,7 @@ init N(0, 0.1²), float32, 28x28x1 images (MNIST size; uint8 noise unless ``--da
 Fashion-MNIST, which does not change the speed). Methods, per model:
 
 * (b) ``in-memory tensors``: one trial over pre-scaled float tensors on the device, the loop of
-  ``weightzoo.reference.train_reference`` around the family's reference ``nn.Module`` (same
+  ``weightzoo.train.reference.train_reference`` around the family's reference ``nn.Module`` (same
   init and data order as the batched trainer), ``--steps-b`` steps per call (default
   5 × ``--steps``, so that a burst of noise weighs less in its short call).
 * (c) ``batched trainer``: ``EnsembleTrainer.train_epoch`` for T trials at once (``--trials``);
@@ -73,8 +73,8 @@ from bench_dnn import (
 )
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from weightzoo.models import CNN_HEADS, CNN_STRATEGIES, ModelFamily, family_for_device
-from weightzoo.trainer import TensorData, TrainSettings
+from weightzoo.train.models import CNN_HEADS, CNN_STRATEGIES, ModelFamily, family_for_device
+from weightzoo.train.trainer import TensorData, TrainSettings
 
 MODELS = ("cnn", "vit")
 DISPLAY_NAMES = {"cnn": "CNN", "vit": "ViT"}

@@ -24,7 +24,7 @@ def digits_arrays():
 @pytest.fixture
 def digits_tensors(digits_arrays):
     """Factory: digits as TensorData in a given dtype, optionally cut to n_train samples."""
-    from weightzoo.trainer import TensorData
+    from weightzoo.train.trainer import TensorData
 
     def make(dtype=torch.float32, n_train=None):
         x_tr, y_tr, x_te, y_te = digits_arrays

@@ -72,8 +72,8 @@ def test_bench_models_prints_a_row_per_method(bench, capsys, tmp_path):
 def test_flop_counter_matches_the_dnn_formula(bench):
     """bench_models counts FLOP with torch's counter; on the DNN it gives bench_dnn's count."""
     bench_dnn, bench_models = bench
-    from weightzoo.models import get_family
-    from weightzoo.trainer import TensorData
+    from weightzoo.train.models import get_family
+    from weightzoo.train.trainer import TensorData
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(bench_dnn.BATCH, *bench_dnn.IMAGE_SHAPE), dtype=np.uint8)
@@ -155,7 +155,7 @@ def test_bench_dnn_times_the_matmuls_alone_as_the_bound_of_a_step(bench, capsys)
 
 def test_bench_models_compile_adds_a_compiled_row_and_leaves_the_family_eager(bench, capsys):
     _, bench_models = bench
-    from weightzoo.models import get_family
+    from weightzoo.train.models import get_family
 
     tiny = ["--models", "vit", "--vit-d-model", "8", "--vit-nhead", "2", "--vit-patch", "14"]
     tiny += ["--vit-dim-feedforward", "16", "--trials", "1", "2", "--compile"]

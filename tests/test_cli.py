@@ -16,11 +16,11 @@ import pytest
 import torch
 from test_zoo import DNN, META, train_chunk  # the zoo tests' way of training a chunk
 
-from weightzoo import zoo as zoo_io
+from weightzoo.analysis.groups import assign_groups, read_groups_csv, write_groups_csv
 from weightzoo.cli import main
-from weightzoo.groups import assign_groups, read_groups_csv, write_groups_csv
-from weightzoo.models import trial_state_dict
-from weightzoo.trainer import TensorData
+from weightzoo.train.models import trial_state_dict
+from weightzoo.train.trainer import TensorData
+from weightzoo.zoo import hdf5 as zoo_io
 
 REPO = Path(__file__).resolve().parents[1]
 ARCHS = {"h16-8": ({"widths": [16, 8]}, [0, 1, 2]), "h6-6": ({"widths": [6, 6]}, [0, 1])}

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weightzoo import data as wd
-from weightzoo.data import (
+from weightzoo.data import datasets as wd
+from weightzoo.data.datasets import (
     DATASETS,
     CorruptDatasetError,
     DatasetUnavailableError,

@@ -15,7 +15,6 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from weightzoo import device as devices
 from weightzoo.config import (
     ConfigError,
     experiment_settings,
@@ -23,9 +22,11 @@ from weightzoo.config import (
     load_config,
     validate_config,
 )
-from weightzoo.data import IMAGE_SHAPES, NUM_CLASSES
-from weightzoo.dynamics import DynamicsRecorder
-from weightzoo.memory import (
+from weightzoo.data.datasets import IMAGE_SHAPES, NUM_CLASSES
+from weightzoo.stages.train import size_job, train_job
+from weightzoo.train import device as devices
+from weightzoo.train.dynamics import DynamicsRecorder
+from weightzoo.train.memory import (
     JobTooLarge,
     check_fits,
     eval_chunk_samples,
@@ -33,11 +34,10 @@ from weightzoo.memory import (
     sub_ensembles,
     trials_that_fit,
 )
-from weightzoo.models import get_family
-from weightzoo.optim import BlockAlignedAdam
-from weightzoo.pipeline import size_job, train_job
-from weightzoo.reference import train_reference
-from weightzoo.trainer import (
+from weightzoo.train.models import get_family
+from weightzoo.train.optim import BlockAlignedAdam
+from weightzoo.train.reference import train_reference
+from weightzoo.train.trainer import (
     EnsembleTrainer,
     TensorData,
     TrainSettings,
@@ -46,7 +46,7 @@ from weightzoo.trainer import (
     train_trials,
     trial_seed,
 )
-from weightzoo.zoo import read_job_file
+from weightzoo.zoo.hdf5 import read_job_file
 
 REPO = Path(__file__).resolve().parents[1]
 GB = 1 << 30
@@ -222,7 +222,7 @@ def test_config_validation_does_not_ask_the_gpu_its_size(no_gpu):
 
 
 def test_strategy_auto_is_the_loop_on_mps_and_grouped_on_cuda():
-    from weightzoo.models import family_for_device
+    from weightzoo.train.models import family_for_device
 
     picks = {
         d: family_for_device("cnn", "auto", torch.device(d)).strategy
@@ -317,7 +317,7 @@ def test_cpu_and_mps_change_no_global_flag(restore_torch_flags):
 
 
 def test_every_job_records_its_device_settings(tmp_path):
-    from weightzoo.data import prepare_dataset
+    from weightzoo.data.datasets import prepare_dataset
 
     data_path = tmp_path / "digits.npz"
     prepare_dataset("digits", data_path, log=lambda *a: None)
@@ -528,7 +528,7 @@ def test_blas_probe_sees_alignment_dependence_when_mkl_started_without_weightzoo
     import subprocess
     import sys
 
-    probe = "from weightzoo.device import blas_alignment_independent as p; print(p())"
+    probe = "from weightzoo.train.device import blas_alignment_independent as p; print(p())"
     late = "import torch; torch.ones(64, 64) @ torch.ones(64, 64); " + probe
     env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
     outputs = [

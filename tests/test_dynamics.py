@@ -12,11 +12,17 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from weightzoo import zoo as zoo_io
 from weightzoo.config import ConfigError, validate_config
-from weightzoo.dynamics import RWC_EPS, STATS, DynamicsRecorder, layer_dynamics, per_trial_sum
-from weightzoo.models import get_family, trial_state_dict
-from weightzoo.trainer import EnsembleTrainer, TensorData, TrainSettings, train_trials, trial_seed
+from weightzoo.train.dynamics import RWC_EPS, STATS, DynamicsRecorder, layer_dynamics, per_trial_sum
+from weightzoo.train.models import get_family, trial_state_dict
+from weightzoo.train.trainer import (
+    EnsembleTrainer,
+    TensorData,
+    TrainSettings,
+    train_trials,
+    trial_seed,
+)
+from weightzoo.zoo import hdf5 as zoo_io
 
 DNN = get_family("dnn")
 ARCH = {"widths": [12, 8]}
@@ -397,7 +403,7 @@ def test_a_zoo_without_dynamics_is_named():
 
 def test_features_are_computed_for_every_stored_epoch(zoo_with_checkpoints):
     from weightzoo.analysis.features import features_from_file
-    from weightzoo.groups import assign_groups
+    from weightzoo.analysis.groups import assign_groups
 
     path, _, _ = zoo_with_checkpoints
     zoo = zoo_io.read_zoo(path, weights=("initial", "epoch_*"))
@@ -421,9 +427,9 @@ def test_features_are_computed_for_every_stored_epoch(zoo_with_checkpoints):
 
 
 def test_the_rwc_figure_draws_from_the_zoo_and_its_groups(zoo_with_checkpoints, tmp_path):
+    from weightzoo.analysis.groups import assign_groups, write_groups_csv
     from weightzoo.figures import rwc
     from weightzoo.figures.registry import FIGURES
-    from weightzoo.groups import assign_groups, write_groups_csv
 
     path, _, _ = zoo_with_checkpoints
     bands = {"low": [0, 50], "mid": [50, 90], "high": [90, 100]}

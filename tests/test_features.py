@@ -8,9 +8,9 @@ import pytest
 from test_figures import BANDS, CNN_ARCH, VIT_ARCH, make_arch
 
 from weightzoo.analysis import features as F
-from weightzoo.groups import assign_groups, read_groups_csv, write_groups_csv
-from weightzoo.models import LayerInfo, get_family
-from weightzoo.zoo import Zoo, write_zoo
+from weightzoo.analysis.groups import assign_groups, read_groups_csv, write_groups_csv
+from weightzoo.train.models import LayerInfo, get_family
+from weightzoo.zoo.hdf5 import Zoo, write_zoo
 
 ROW = LayerInfo("w.weight", "L", (1,))  # a plain [out, in] matrix, nodes = rows
 ACCS = [0.11, 0.40, 0.81, 0.97, 0.98, 0.70]  # non, low, mid, high, high, between

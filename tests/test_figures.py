@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from weightzoo.analysis.features import node_strengths
+from weightzoo.analysis.groups import assign_groups, write_groups_csv
 from weightzoo.analysis.trials import (
     load_experiments,
     quantile_descriptor,
@@ -15,9 +16,8 @@ from weightzoo.analysis.trials import (
     trial_features,
 )
 from weightzoo.figures import FIGURE_MODULES
-from weightzoo.groups import assign_groups, write_groups_csv
-from weightzoo.models import get_family
-from weightzoo.zoo import ArchTrials, Zoo, write_zoo
+from weightzoo.train.models import get_family
+from weightzoo.zoo.hdf5 import ArchTrials, Zoo, write_zoo
 
 BANDS = {"low": [30, 55], "mid": [80, 82], "high": [95, 100]}
 N_IN, N_CLASSES, EPOCHS = 64, 10, 5

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from weightzoo.groups import (
+from weightzoo.analysis.groups import (
     ALL_GROUPS,
     DEFAULT_RELATIVE,
     GROUPS,
@@ -299,7 +299,7 @@ def test_figure_captions_state_the_group_rule():
 def test_figure_jobs_name_the_rules_of_their_inputs(tmp_path):
     """draw_figure hands the rules of its features tables and groups files to set_titles."""
     from weightzoo.figures import common
-    from weightzoo.pipeline import group_rules_of
+    from weightzoo.stages.figures import group_rules_of
 
     write_groups_csv(assign_groups(trials([0.3, 0.9], experiment="a"), BANDS), tmp_path / "a.csv")
     pd.DataFrame({"experiment": ["b", "b"], "group_rule": ["relative"] * 2}).to_parquet(

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from weightzoo.models import CNN, FAMILIES, ViT, family_for_device, get_family, trial_state_dict
-from weightzoo.reference import train_reference
-from weightzoo.trainer import TrainSettings, train_trials, trial_seed
+from weightzoo.train.models import (
+    CNN,
+    FAMILIES,
+    ViT,
+    family_for_device,
+    get_family,
+    trial_state_dict,
+)
+from weightzoo.train.reference import train_reference
+from weightzoo.train.trainer import TrainSettings, train_trials, trial_seed
 
 CNN_FLAT = {"channels": 6}
 CNN_GAP = {"channels": 6, "head": "gap"}

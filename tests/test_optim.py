@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from weightzoo.optim import VECTOR_BLOCK, BlockAlignedAdam
+from weightzoo.train.optim import VECTOR_BLOCK, BlockAlignedAdam
 
 # per-trial sizes with awkward tails (a 3x3 kernel of 6 channels is 54) and ensemble sizes
 SIZES = (1, 7, 9, 10, 54, 100, 1000)

@@ -259,7 +259,8 @@ def test_files_round_trip_and_markdown(determined, tmp_path):
 def test_pipeline_steps_write_scores_table_and_figure(tmp_path):
     """The rules' functions: features parquet -> scores + out-of-fold CSVs -> markdown
     table and predicted-vs-true figure (PDF + PNG)."""
-    from weightzoo.pipeline import predict, predict_figure, predict_table
+    from weightzoo.stages.figures import predict_figure
+    from weightzoo.stages.predict import predict, predict_table
 
     rng = np.random.default_rng(7)
     arch = three_archs(15)

@@ -137,8 +137,8 @@ def test_too_small_zoo_and_single_class_are_skipped_with_reasons():
 
 
 def test_write_read_and_figure(tmp_path):
-    from weightzoo.pipeline import predict_early as run_early
-    from weightzoo.pipeline import predict_early_figure
+    from weightzoo.stages.figures import predict_early_figure
+    from weightzoo.stages.predict import predict_early as run_early
 
     fate_from_epoch_2(n=60, seed=3).to_parquet(tmp_path / "e.parquet")
     run_early(tmp_path / "e.parquet", tmp_path / "out" / "e.early.csv", epochs=None)

@@ -319,7 +319,7 @@ def _sacct(run_id: str) -> dict[str, dict[str, str]]:
 
 
 def _final_weights(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    from weightzoo.zoo import read_zoo
+    from weightzoo.zoo.hdf5 import read_zoo
 
     zoo = read_zoo(path, weights=("final",))
     return {a.arch_name: a.final for a in zoo.archs}

@@ -20,7 +20,7 @@ from weightzoo.analysis.spectral import (
     masked_spectral_features,
     spectral_features,
 )
-from weightzoo.models import LayerInfo, get_family, trial_state_dict
+from weightzoo.train.models import LayerInfo, get_family, trial_state_dict
 
 ww = pytest.importorskip("weightwatcher")
 WW_NAMES = {c: c.removeprefix("ww_") for c in VALUE_COLUMNS}

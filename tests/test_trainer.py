@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from weightzoo.models import get_family
-from weightzoo.reference import train_reference
-from weightzoo.trainer import (
+from weightzoo.train.models import get_family
+from weightzoo.train.reference import train_reference
+from weightzoo.train.trainer import (
     EnsembleTrainer,
     TensorData,
     TrainSettings,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from weightzoo import zoo as zoo_io
-from weightzoo.models import get_family, trial_state_dict
-from weightzoo.trainer import TrainSettings, train_trials, trial_seed
+from weightzoo.train.models import get_family, trial_state_dict
+from weightzoo.train.trainer import TrainSettings, train_trials, trial_seed
+from weightzoo.zoo import hdf5 as zoo_io
 
 DNN = get_family("dnn")
 META = {"experiment": "dnn_digits", "model": "dnn", "dataset": "digits"}

@@ -24,12 +24,19 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .data import IMAGE_SHAPES, NUM_CLASSES
-from .groups import ALL_GROUPS, read_groups_csv
+from .analysis.groups import ALL_GROUPS, read_groups_csv
+from .data.datasets import IMAGE_SHAPES, NUM_CLASSES
 from .io import atomic_output
-from .zoo import WEIGHT_SETS, ArchTrials, Zoo, checkpoint_epoch, read_trial_params, read_zoo
+from .zoo.hdf5 import (
+    WEIGHT_SETS,
+    ArchTrials,
+    Zoo,
+    checkpoint_epoch,
+    read_trial_params,
+    read_zoo,
+)
 
-# torch (and weightzoo.models, which needs it) is imported by `export` only: it is most of
+# torch (and weightzoo.train.models, which needs it) is imported by `export` only: it is most of
 # the start-up time of `info` and `trials`.
 
 EXIT_IO = 1  # reading or writing failed
@@ -343,7 +350,7 @@ def _pick_trial(arch: ArchTrials, path: Path, index: int | None, trial_id: int |
 
 
 def _reference_module(zoo: Zoo, arch: ArchTrials, path: Path):
-    from .models import get_family
+    from .train.models import get_family
 
     if zoo.dataset not in IMAGE_SHAPES:
         known = ", ".join(IMAGE_SHAPES)
@@ -355,7 +362,7 @@ def _reference_module(zoo: Zoo, arch: ArchTrials, path: Path):
     input_shape = IMAGE_SHAPES[zoo.dataset]
     module = family.reference_module(arch.arch, input_shape, NUM_CLASSES)
     how = (
-        f"weightzoo.models.get_family({zoo.model!r}).reference_module("
+        f"weightzoo.train.models.get_family({zoo.model!r}).reference_module("
         f"{json.dumps(arch.arch, sort_keys=True)}, {input_shape}, {NUM_CLASSES})"
     )
     return module, how
@@ -447,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = zoo_command(
         "export",
         "one trial's weights as a torch state_dict that loads into the model family's "
-        "reference module (weightzoo.models)",
+        "reference module (weightzoo.train.models)",
     )
     export.add_argument(
         "--arch",

@@ -15,11 +15,11 @@ import jsonschema
 import yaml
 
 from .analysis.claims import config_defaults as claims_defaults
-from .data import IMAGE_SHAPES, NUM_CLASSES
-from .device import DeviceError, device_memory_budget, max_array_bytes, resolve_device
-from .memory import JobTooLarge, check_fits, step_memory
-from .models import family_for_device, get_family
-from .trainer import TrainSettings, trial_seed
+from .data.datasets import IMAGE_SHAPES, NUM_CLASSES
+from .train.device import DeviceError, device_memory_budget, max_array_bytes, resolve_device
+from .train.memory import JobTooLarge, check_fits, step_memory
+from .train.models import family_for_device, get_family
+from .train.trainer import TrainSettings, trial_seed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -247,8 +247,8 @@ def experiment_settings(config: Mapping, experiment: str) -> TrainSettings:
 def group_settings(config: Mapping, experiment: str) -> dict:
     """Global ``groups`` settings with the experiment's own ``groups`` on top; ``relative``
     (a config's own replaces the defaults as a whole) filled from
-    :data:`weightzoo.groups.DEFAULT_RELATIVE`."""
-    from .groups import DEFAULT_RELATIVE
+    :data:`weightzoo.analysis.groups.DEFAULT_RELATIVE`."""
+    from .analysis.groups import DEFAULT_RELATIVE
 
     own = config["experiments"][experiment].get("groups", {})
     merged = {**config["groups"], **own}

@@ -1,7 +1,7 @@
 """The GPU suite: runs on CUDA or Apple MPS, skipped where torch sees neither.
 
 ``pytest tests/gpu -m gpu`` on a GPU machine. The device gets what a training job gets
-(weightzoo.device.apply_device_settings: on CUDA deterministic mode, full-precision
+(weightzoo.train.device.apply_device_settings: on CUDA deterministic mode, full-precision
 float32) before its first op. Measured numbers (largest differences, peak memory) are
 printed in the terminal summary, ready for docs/gpu.md. ``WEIGHTZOO_GPU_SUITE_ON_CPU=1``
 runs the suite on the CPU instead (to check the test code without a GPU)."""
@@ -13,7 +13,7 @@ import os
 import pytest
 import torch
 
-from weightzoo.device import apply_device_settings, mps_available
+from weightzoo.train.device import apply_device_settings, mps_available
 
 REPORT: list[str] = []
 

@@ -4,7 +4,8 @@ Every model and strategy in float32 alone vs inside ensembles of 1, 5 and 6 (lar
 difference reported and bounded), two runs bit-equal (CUDA's deterministic mode), float64
 vs the plain ``nn.Module`` reference (CUDA), grouped vs loop conv (the MPS concern),
 initial weights equal to the CPU's, NaN isolation, and the peak memory of the largest
-paper job against weightzoo.memory's estimate. The layer dynamics (weightzoo.dynamics) are
+paper job against weightzoo.train.memory's estimate. The layer dynamics
+(weightzoo.train.dynamics) are
 checked beside the weights: reported alone vs ensemble, bit-equal on reruns, NaN only for
 the poisoned trial."""
 
@@ -14,10 +15,16 @@ import numpy as np
 import pytest
 import torch
 
-from weightzoo.memory import step_memory, trials_that_fit
-from weightzoo.models import get_family
-from weightzoo.reference import train_reference
-from weightzoo.trainer import EnsembleTrainer, TensorData, TrainSettings, train_trials, trial_seed
+from weightzoo.train.memory import step_memory, trials_that_fit
+from weightzoo.train.models import get_family
+from weightzoo.train.reference import train_reference
+from weightzoo.train.trainer import (
+    EnsembleTrainer,
+    TensorData,
+    TrainSettings,
+    train_trials,
+    trial_seed,
+)
 
 pytestmark = pytest.mark.gpu
 
@@ -59,7 +66,7 @@ def max_diff(a: dict, i: int, b: dict, j: int) -> float:
 
 
 def max_rel_diff_dynamics(a: dict, i: int, b: dict, j: int) -> float:
-    """Largest relative difference of any layer dynamics value (weightzoo.dynamics)."""
+    """Largest relative difference of any layer dynamics value (weightzoo.train.dynamics)."""
     return max(
         float((np.abs(a[n][s][i] - b[n][s][j]) / np.abs(b[n][s][j])).max()) for n in a for s in a[n]
     )
@@ -171,7 +178,7 @@ def test_a_nan_trial_leaves_the_others_alone(gpu, digits_on):
 def test_peak_memory_of_the_largest_jobs(model, arch, input_shape, trials, gpu, report):
     if gpu.type != "cuda":
         pytest.skip("peak memory is read from torch.cuda")
-    from weightzoo.models import family_for_device
+    from weightzoo.train.models import family_for_device
 
     fam = family_for_device(model, "auto", gpu)
     estimate = step_memory(fam, arch, input_shape, 10, 100)

@@ -4,7 +4,7 @@
 rule assign_groups:
     input:
         zoo="results/zoo/{experiment}.h5",
-        code=package_code("groups.py", "zoo.py"),
+        code=package_code("stages.groups"),
     output:
         "results/groups/{experiment}.csv",
     params:
@@ -21,7 +21,7 @@ rule assign_groups:
 rule table2:
     input:
         groups=expand("results/groups/{experiment}.csv", experiment=EXPERIMENTS),
-        code=package_code("groups.py"),
+        code=package_code("stages.groups"),
     output:
         csv=report(
             "results/tables/table2.csv",

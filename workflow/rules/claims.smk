@@ -12,14 +12,7 @@ CLAIMS_FILES = [
 rule claims:
     input:
         features=FEATURE_FILES,
-        code=package_code(
-            "analysis/claims.py",
-            "analysis/stats.py",
-            "analysis/features.py",
-            "analysis/dynamics.py",
-            "dynamics.py",
-            "io.py",
-        ),
+        code=package_code("stages.claims"),
     output:
         csv=report(
             "results/claims/claims.csv",
@@ -47,7 +40,7 @@ rule claims:
 rule claims_figure:
     input:
         csv="results/claims/claims.csv",
-        code=package_code("figures/claims.py", "figures/common.py"),
+        code=package_code("stages.figures", "figures.claims"),
     output:
         pdf="results/claims/claims.pdf",
         png=report(

@@ -9,6 +9,7 @@ sys.path.insert(0, str(SRC))
 
 from dataclasses import asdict  # noqa: E402
 
+from weightzoo.codedeps import closure  # noqa: E402
 from weightzoo.config import (  # noqa: E402
     ConfigError,
     experiment_settings,
@@ -41,8 +42,9 @@ FIGURE_FILES = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in (
 
 
 def package_code(*modules):
-    """Package source files as inputs: editing one of them reruns the job using it."""
-    return [str(SRC / "weightzoo" / m) for m in modules]
+    """The package files a job runs, the import closure of its ``modules`` (relative to
+    ``weightzoo``): as inputs, editing one of them reruns exactly the jobs that use it."""
+    return [str(p) for p in closure(*(f"weightzoo.{m}" for m in modules))]
 
 
 def experiments_of(model):
@@ -70,8 +72,7 @@ def figure_groups(wildcards):
 
 def figure_code(wildcards):
     figure = FIGURES[wildcards.figure]
-    own = ["figures/common.py", f"figures/{figure.module}.py", *figure.analysis]
-    return package_code(*own, *(["zoo.py"] if figure.reads == "zoo" else []))
+    return package_code("stages.figures", f"figures.{figure.module}")
 
 
 def train_job(wildcards):

@@ -6,14 +6,7 @@ rule features:
     input:
         zoo="results/zoo/{experiment}.h5",
         groups="results/groups/{experiment}.csv",
-        code=package_code(
-            "analysis/features.py",
-            "analysis/spectral.py",
-            "groups.py",
-            "models.py",
-            "zoo.py",
-            "io.py",
-        ),
+        code=package_code("stages.features"),
     output:
         "results/features/{experiment}.parquet",
     params:

@@ -17,7 +17,7 @@ PREDICT_FILES = [
 rule predict:
     input:
         features="results/features/{experiment}.parquet",
-        code=package_code("analysis/predict.py", "analysis/spectral.py", "io.py"),
+        code=package_code("stages.predict"),
     output:
         results=report(
             "results/predict/{experiment}.csv",
@@ -43,7 +43,7 @@ rule predict:
 rule predict_table:
     input:
         results=expand("results/predict/{experiment}.csv", experiment=EXPERIMENTS),
-        code=package_code("analysis/predict.py"),
+        code=package_code("stages.predict"),
     output:
         "results/predict/predict.md",
     log:
@@ -58,7 +58,7 @@ rule predict_figure:
     input:
         results="results/predict/{experiment}.csv",
         oof="results/predict/{experiment}.oof.csv",
-        code=package_code("figures/predict.py", "figures/common.py", "analysis/predict.py"),
+        code=package_code("stages.figures", "figures.predict"),
     output:
         pdf="results/predict/{experiment}.pdf",
         png=report(
@@ -81,7 +81,7 @@ rule predict_figure:
 rule predict_early:
     input:
         features="results/features/{experiment}.parquet",
-        code=package_code("analysis/predict.py", "analysis/spectral.py", "io.py", "zoo.py"),
+        code=package_code("stages.predict"),
     output:
         report(
             "results/predict/{experiment}.early.csv",
@@ -108,7 +108,7 @@ rule predict_early:
 rule predict_early_figure:
     input:
         early="results/predict/{experiment}.early.csv",
-        code=package_code("figures/early.py", "figures/common.py", "analysis/predict.py"),
+        code=package_code("stages.figures", "figures.early"),
     output:
         pdf="results/predict/{experiment}.early.pdf",
         png=report(

@@ -7,18 +7,7 @@
 rule train:
     input:
         data=lambda wc: f"results/data/{train_job(wc).dataset}.npz",
-        code=package_code(
-            "trainer.py",
-            "dynamics.py",
-            "models.py",
-            "zoo.py",
-            "data.py",
-            "io.py",
-            "device.py",
-            "memory.py",
-            "optim.py",
-            "__init__.py",  # sets MKL's reproducible mode (weightzoo.device.MKL_CBWR)
-        ),
+        code=package_code("stages.train"),
     output:
         "results/train/{experiment}/{arch}/{chunk}.h5",
     params:
@@ -45,7 +34,7 @@ rule train:
 rule merge_zoo:
     input:
         jobs=job_files,
-        code=package_code("zoo.py", "io.py"),
+        code=package_code("stages.zoo"),
     output:
         "results/zoo/{experiment}.h5",
     params:

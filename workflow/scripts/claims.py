@@ -6,8 +6,8 @@ from pathlib import Path
 # scriptdir reads ".../workflow/rules/../scripts": resolve it before going up to the repo
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from weightzoo.pipeline import claims
 from weightzoo.runlog import job_log
+from weightzoo.stages.claims import claims
 
 with job_log(snakemake.log[0]):
     claims(

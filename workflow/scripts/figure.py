@@ -6,8 +6,8 @@ from pathlib import Path
 # the repo's package; scriptdir is ".../workflow/rules/../scripts": resolve it first
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from weightzoo.pipeline import draw_figure
 from weightzoo.runlog import job_log
+from weightzoo.stages.figures import draw_figure
 
 with job_log(snakemake.log[0]):
     draw_figure(

@@ -7,8 +7,8 @@ from pathlib import Path
 REPO = Path(snakemake.scriptdir).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # the repo's package
 
-from weightzoo.pipeline import prepare_data
 from weightzoo.runlog import job_log
+from weightzoo.stages.data import prepare_data
 
 with job_log(snakemake.log[0]):
     prepare_data(snakemake.wildcards.dataset, snakemake.output[0], snakemake.params.data, REPO)

@@ -9,8 +9,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 import torch
 
 from weightzoo.config import DEFAULTS
-from weightzoo.pipeline import train_job
 from weightzoo.runlog import job_log
+from weightzoo.stages.train import train_job
 
 torch.set_num_threads(snakemake.threads)
 # read here, not passed as a param: it only sizes sub-ensembles, and a changed param

@@ -1,4 +1,4 @@
-"""The zoo's per-epoch layer dynamics (weightzoo.dynamics), summarised for figures and claims.
+"""The zoo's per-epoch layer dynamics (weightzoo.train.dynamics), summarised for figures and claims.
 
 The trainer records, per trial, analysed layer and epoch, the relative weight change
 (``rwc``), the Frobenius norm (``fro_norm``) and the distance from the initial weights
@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..dynamics import STATS
-from ..models import get_family
-from ..zoo import Zoo
+from ..train.dynamics import STATS
+from ..train.models import get_family
+from ..zoo.hdf5 import Zoo
 
 LONG_COLUMNS = (
     "experiment",

@@ -10,7 +10,7 @@ the raw weights. Columns, formulas and references: ``docs/features.md``.
   or bias of a layer and state are not all finite keeps its row, with ``nonfinite`` True
   and every feature NaN;
 * layer dynamics: :data:`DYNAMICS_COLUMNS` (the relative weight change recorded during
-  training, weightzoo.dynamics), not weight statistics: kept out of FEATURE_COLUMNS.
+  training, weightzoo.train.dynamics), not weight statistics: kept out of FEATURE_COLUMNS.
 
 Features are computed on the stacked ``[T, ...]`` arrays of an architecture, a chunk of
 trials at a time (:data:`CHUNK_ELEMENTS` weights per chunk), so memory stays bounded
@@ -28,10 +28,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..groups import group_counts
 from ..io import atomic_output
-from ..models import LayerInfo, get_family
-from ..zoo import ArchTrials, Zoo, checkpoint_epoch, checkpoint_name, read_zoo, stored_checkpoints
+from ..train.models import LayerInfo, get_family
+from ..zoo.hdf5 import (
+    ArchTrials,
+    Zoo,
+    checkpoint_epoch,
+    checkpoint_name,
+    read_zoo,
+    stored_checkpoints,
+)
+from .groups import group_counts
 from .spectral import SPECTRAL_COLUMNS, empty_spectral, masked_spectral_features
 
 STATES = ("final", "initial")  # every zoo has them; checkpoints add "epoch_<k>"
@@ -401,7 +408,7 @@ def zoo_features(
 ) -> pd.DataFrame:
     """The features table of an in-memory zoo (see the module docstring).
 
-    ``groups``: the experiment's groups file (:func:`weightzoo.groups.read_groups_csv`;
+    ``groups``: the experiment's groups file (:func:`weightzoo.analysis.groups.read_groups_csv`;
     rows of other experiments are ignored); ``states``: among ``final``, ``initial`` and
     ``epoch_<k>`` (default: final, initial and every checkpoint loaded in the zoo);
     ``chunk_elements``: weights per chunk (default :data:`CHUNK_ELEMENTS`); ``spectral``:

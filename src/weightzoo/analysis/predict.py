@@ -54,7 +54,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..io import atomic_output
-from ..zoo import checkpoint_epoch
+from ..zoo.hdf5 import checkpoint_epoch
 from .features import FEATURE_COLUMNS
 from .spectral import FIT_COLUMNS
 from .spectral import VALUE_COLUMNS as SPECTRAL_VALUES

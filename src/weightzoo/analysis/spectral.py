@@ -39,7 +39,7 @@ import logging
 import numpy as np
 import torch
 
-from ..models import LayerInfo
+from ..train.models import LayerInfo
 
 MIN_EVALS = 50  # WeightWatcher's advice: fewer eigenvalues give no meaningful power law
 EVALS_THRESH = 1e-5  # weightwatcher.constants.EVALS_THRESH: the fit ignores smaller ones

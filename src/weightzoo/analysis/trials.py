@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..groups import ALL_GROUPS, group_counts, read_groups_csv
-from ..models import LayerInfo, get_family
-from ..zoo import WEIGHT_SETS, Zoo, read_zoo
+from ..train.models import LayerInfo, get_family
+from ..zoo.hdf5 import WEIGHT_SETS, Zoo, read_zoo
 from .features import finite_trials, trial_chunks
+from .groups import ALL_GROUPS, group_counts, read_groups_csv
 
 WEIGHT_KINDS = ("final", "initial")
 CHUNK_ELEMENTS = 1 << 24  # per-trial work runs in chunks of about this many weights
@@ -89,7 +89,7 @@ def load_experiments(
 ) -> list[Experiment]:
     """Read zoos and groups files and pair every trial with its group (by experiment name,
     architecture and trial id, so the two lists need not be in the same order). ``weights``:
-    the weight sets to load (see :func:`weightzoo.zoo.read_zoo`)."""
+    the weight sets to load (see :func:`weightzoo.zoo.hdf5.read_zoo`)."""
     if not zoo_paths:
         raise ValueError("no zoo files given")
     groups = read_groups(group_paths)

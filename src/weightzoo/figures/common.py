@@ -33,7 +33,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..groups import ALL_GROUPS, BETWEEN, GROUPS, describe_group_rules
+from ..analysis.groups import ALL_GROUPS, BETWEEN, GROUPS, describe_group_rules
 from ..io import atomic_output
 
 GROUP_COLORS = {
@@ -87,7 +87,8 @@ _GROUP_RULES: dict[str, str] = {}  # experiment -> group rule, for captions (dra
 
 def state_group_rules(rules: Mapping[str, str]) -> None:
     """Name these rules (experiment -> ``bands`` / ``relative``) in every caption that
-    :func:`set_titles` writes from now on (:func:`weightzoo.pipeline.draw_figure` calls it)."""
+    :func:`set_titles` writes from now on (:func:`weightzoo.stages.figures.draw_figure`
+    calls it)."""
     _GROUP_RULES.clear()
     _GROUP_RULES.update(rules)
 

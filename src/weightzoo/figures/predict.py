@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from ..analysis.groups import group_counts
 from ..analysis.predict import FEATURE_SETS, VALIDATIONS, read_oof, read_results
-from ..groups import group_counts
 from .common import (
     add_group_legend,
     dataset_label,

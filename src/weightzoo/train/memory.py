@@ -5,7 +5,7 @@ conv output alone is ``[T, batch, C, H', W']`` (``cnn_cifar10`` with C=128 at 10
 100·100·128·30·30 float32 = 4.6 GB, over Apple MPS's 2**32-byte per-array limit, and about
 five such tensors are alive at the peak of a step). So a training job trains its trials in
 *sub-ensembles* of at most :func:`trials_that_fit` trials, one after the other. Trials are
-independent (bit-identical on the CPU, within tolerance on CUDA; see weightzoo.device), so
+independent (bit-identical on the CPU, within tolerance on CUDA; see weightzoo.train.device), so
 this changes no result beyond that. A job of which not even one trial fits fails before it
 trains, naming the experiment and the knob.
 
@@ -14,7 +14,7 @@ torch's ``meta`` device (no memory, no arithmetic) and counts every tensor it cr
 A training step keeps at most all of them for the backward pass; on top come the gradient
 of the largest one and its input in flight, the images of the batch, and per parameter
 the value, its gradient, Adam's two moments and the two copies the layer dynamics keep
-(initial and previous epoch, weightzoo.dynamics; counted for every parameter, not only
+(initial and previous epoch, weightzoo.train.dynamics; counted for every parameter, not only
 the analysed weights: an upper bound). tests/gpu compares it with the measured
 peak (``torch.cuda.max_memory_allocated``).
 """

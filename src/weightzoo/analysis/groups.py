@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .io import atomic_output
+from ..io import atomic_output
 
 GROUPS = ("non", "low", "mid", "high")
 GROUP_RULES = ("bands", "relative")
@@ -166,7 +166,7 @@ def assign_groups(
 ) -> pd.DataFrame:
     """Return a copy of ``table`` with accuracies in percent and each trial's group.
 
-    ``table`` is :meth:`weightzoo.zoo.Zoo.trials_table` (accuracies as fractions) or a
+    ``table`` is :meth:`weightzoo.zoo.hdf5.Zoo.trials_table` (accuracies as fractions) or a
     table from :func:`read_groups_csv` (``*_pct`` columns, which take precedence), so a
     groups file can be regrouped with other bands. Added columns: ``final_train_acc_pct``,
     ``final_test_acc_pct``, ``max_train_acc_pct``, ``max_test_acc_pct``, ``grouped_by``

@@ -6,14 +6,14 @@ other draws the order of the training data in every epoch. Nothing else is rando
 every tensor op works per trial (``baddbmm`` over the trial axis, per-trial loss means,
 element-wise Adam), so a trial's result does not depend on which other trials share its
 job: ``trials_per_job`` is an execution knob only (``tests/test_trainer.py`` checks the
-bit-identity on the CPU; weightzoo.device states what holds on CUDA and MPS). A lone CPU
+bit-identity on the CPU; weightzoo.train.device states what holds on CUDA and MPS). A lone CPU
 trial trains beside a shadow copy of itself (:func:`needs_shadow_trial`).
 
 Adam over stacked ``[T, ...]`` tensors is the same as one Adam per trial: it is
 element-wise and all trials share the step count.
 
 After every epoch :meth:`EnsembleTrainer.run` records the layer dynamics
-(weightzoo.dynamics, per trial as well) and keeps the weights of the epochs listed in
+(weightzoo.train.dynamics, per trial as well) and keeps the weights of the epochs listed in
 ``checkpoint_epochs``.
 """
 
@@ -33,13 +33,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from ..zoo.hdf5 import ArchTrials, concat_arrays, concat_nested
 from .device import MKL_CBWR, accumulator_dtype, blas_alignment_independent
 from .device import resolve_device as resolve_device  # re-exported (was defined here)
 from .dynamics import DynamicsRecorder
 from .memory import sub_ensembles
 from .models import ModelFamily, Params
 from .optim import BlockAlignedAdam
-from .zoo import ArchTrials, concat_arrays, concat_nested
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def fused_adam_works(device: torch.device, dtype: torch.dtype) -> bool:
 
 def make_adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam | BlockAlignedAdam:
     """Adam over the stacked tensors in one fused kernel where a probe step works: the
-    block-aligned form on the CPU (weightzoo.optim: plain fused Adam on the CPU would make a
+    block-aligned form on the CPU (weightzoo.train.optim: plain fused Adam on the CPU would make a
     trial's weights depend on its ensemble), ``torch.optim.Adam(fused=True)`` on
     accelerators; ``foreach`` where no fused kernel runs."""
     device = params[0].device
@@ -309,7 +309,7 @@ _WARNED_BLAS = []
 
 
 def warn_if_blas_depends_on_alignment() -> None:
-    """Warn once when MKL's strict mode is not in effect (weightzoo.device.MKL_CBWR)."""
+    """Warn once when MKL's strict mode is not in effect (weightzoo.train.device.MKL_CBWR)."""
     if _WARNED_BLAS or blas_alignment_independent():
         return
     _WARNED_BLAS.append(True)
@@ -328,10 +328,10 @@ class EnsembleTrainer:
 
     Use :meth:`run` for the whole schedule; the pieces (:meth:`train_epoch`,
     :meth:`evaluate`) are public for tests and benchmarks (and run on the ``meta`` device).
-    ``eval_chunk`` caps the test samples of one evaluation chunk (weightzoo.memory sizes it
+    ``eval_chunk`` caps the test samples of one evaluation chunk (weightzoo.train.memory sizes it
     by the activations; ``settings.eval_chunk_mb`` bounds the input only).
     ``record_dynamics``: :meth:`run` records the per-epoch layer dynamics
-    (weightzoo.dynamics); off only to measure what they cost (benchmarks/bench_dnn.py).
+    (weightzoo.train.dynamics); off only to measure what they cost (benchmarks/bench_dnn.py).
     """
 
     def __init__(
@@ -550,7 +550,7 @@ def train_trials(
     record_dynamics: bool = True,
 ) -> TrainResult:
     """Train ``seeds`` as one ensemble, or as consecutive sub-ensembles of at most
-    ``max_trials`` (weightzoo.memory sizes them to fit the device)."""
+    ``max_trials`` (weightzoo.train.memory sizes them to fit the device)."""
     seeds = list(seeds)
     slices = sub_ensembles(len(seeds), max_trials)
     parts = []

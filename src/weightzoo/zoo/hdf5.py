@@ -15,7 +15,7 @@ Job file (one architecture, one chunk of its trials)::
     /weights/final/<p>     [T, ...]    parameters after the last epoch
     /weights/epoch_<k>/<p> [T, ...]    parameters after epoch k (training.checkpoint_epochs)
     /dynamics/<p>/<stat>   [T, E] float32  rwc, fro_norm, dist_from_init of each analysed
-                                       layer after every epoch (weightzoo.dynamics)
+                                       layer after every epoch (weightzoo.train.dynamics)
 
 Zoo file: the same root attributes (without arch ones) plus ``config`` (JSON of the
 experiment's resolved config), and one group ``/archs/<arch_name>/`` per architecture
@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from .io import atomic_output
+from ..io import atomic_output
 
 FORMAT = "weightzoo"
 SCHEMA_VERSION = 2
@@ -174,7 +174,7 @@ def package_versions() -> dict[str, str]:
 
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     return {
         "weightzoo": __version__,

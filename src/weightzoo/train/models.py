@@ -73,7 +73,7 @@ class ModelFamily:
         in]``, that gradient arrives transposed and is copied every step (10 % of a DNN step
         at 100 trials, issue 11). Values and names do not change.
 
-        Bit-identity alone vs in an ensemble holds either way (weightzoo.device.MKL_CBWR).
+        Bit-identity alone vs in an ensemble holds either way (weightzoo.train.device.MKL_CBWR).
         """
         return ()
 
