@@ -44,8 +44,17 @@ COMMENTED = ("Snakefile", "config/*.yaml")
 SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
 TIMEOUT = 300  # seconds per checked command (dry runs take a few)
 # the repo copy leaves out what a fresh clone does not have (and the run outputs)
-NOT_COPIED = (".git", ".venv", "results", "runs", ".snakemake", "data", "__pycache__")
+NOT_COPIED = (".git", ".venv", "results", "runs", ".snakemake", "__pycache__")
 NOT_COPIED += ("*.egg-info", ".pytest_cache", ".ruff_cache", ".whl", ".gl")
+TOP_LEVEL_NOT_COPIED = ("data",)  # the datasets directory; src/weightzoo/data/ is code
+
+
+def not_copied(directory: str, names: list[str]) -> set[str]:
+    """shutil.copytree's ``ignore``: what a fresh clone lacks, at any depth or at the top."""
+    skipped = shutil.ignore_patterns(*NOT_COPIED)(directory, names)
+    if Path(directory).resolve() == REPO:
+        skipped |= {n for n in names if n in TOP_LEVEL_NOT_COPIED}
+    return skipped
 
 
 def console_scripts(root: Path = REPO) -> dict[str, str]:
@@ -176,7 +185,7 @@ def collect(root: Path = REPO) -> list[Documented]:
 def copy_repo(dest: Path) -> Path:
     """A copy of the checkout as a fresh clone has it, with a `.venv` whose programs are this
     suite's (set up: its stamp is newer than pyproject.toml, so make installs nothing)."""
-    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(*NOT_COPIED), symlinks=True)
+    shutil.copytree(REPO, dest, ignore=not_copied, symlinks=True)
     venv_bin = dest / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
     for program in VENV_BIN.iterdir():
