@@ -8,14 +8,10 @@ import pytest
 from scipy import stats as sps
 
 from weightzoo.analysis import stats
-from weightzoo.analysis.claims import (
-    COLUMNS,
-    ClaimSettings,
-    claims_markdown,
-    read_claims,
-    test_claims,
-    write_claims,
-)
+from weightzoo.analysis.claims.definitions import COLUMNS
+from weightzoo.analysis.claims.files import read_claims
+from weightzoo.analysis.claims.settings import ClaimSettings
+from weightzoo.analysis.claims.table import claims_markdown, test_claims, write_claims
 
 FAST = ClaimSettings(min_trials=10, permutations=999, bootstrap=199, alpha=0.05, seed=0)
 LAYERS = ("FC1", "FC2", "FC3")
@@ -342,13 +338,17 @@ def test_permutations_stay_inside_strata():
 
 
 def test_summary_figure_is_drawn(planted, tmp_path):
-    from weightzoo.figures.claims import make
+    from weightzoo.figures.claims import draw, draw_table
 
     _, claims = planted
-    make(claims, tmp_path / "claims.pdf", tmp_path / "claims.png")
+    write_claims(claims, tmp_path / "claims.csv", tmp_path / "claims.md", FAST)
+    draw(
+        {"claims": [str(tmp_path / "claims.csv")]}, tmp_path / "claims.pdf", tmp_path / "claims.png"
+    )
     assert (tmp_path / "claims.pdf").stat().st_size > 1000
     assert (tmp_path / "claims.png").read_bytes()[:4] == b"\x89PNG"
-    make(claims.iloc[0:0], tmp_path / "empty.pdf", tmp_path / "empty.png")  # no rows: no crash
+    # no rows: no crash
+    draw_table(claims.iloc[0:0], tmp_path / "empty.pdf", tmp_path / "empty.png")
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Accuracy predicted from weight features (issue 9 §3), on synthetic features tables whose
+"""Accuracy predicted from weight features, on synthetic features tables whose
 answer is known: the table is built directly in the agreed long format (one row per trial,
 layer and state), no zoo needed."""
 
@@ -9,19 +9,17 @@ import pandas as pd
 import pytest
 from sklearn.metrics import r2_score
 
-from weightzoo.analysis.predict import (
+from weightzoo.analysis.predict.accuracy import predict_experiment
+from weightzoo.analysis.predict.design import design
+from weightzoo.analysis.predict.estimators import PredictSettings, regressor
+from weightzoo.analysis.predict.files import (
     OOF_COLUMNS,
     RESULT_COLUMNS,
-    PredictSettings,
-    design,
-    predict_experiment,
     read_oof,
     read_results,
-    regressor,
-    results_markdown,
-    write_markdown,
     write_predictions,
 )
+from weightzoo.analysis.predict.markdown import results_markdown, write_markdown
 
 LAYERS = ("FC1", "FC2", "FC3")
 FEATURES = ("w_mean", "w_std", "w_kurtosis", "b_mean", "travel")
@@ -259,7 +257,7 @@ def test_files_round_trip_and_markdown(determined, tmp_path):
 def test_pipeline_steps_write_scores_table_and_figure(tmp_path):
     """The rules' functions: features parquet -> scores + out-of-fold CSVs -> markdown
     table and predicted-vs-true figure (PDF + PNG)."""
-    from weightzoo.stages.figures import predict_figure
+    from weightzoo.stages.figures import draw_figure
     from weightzoo.stages.predict import predict, predict_table
 
     rng = np.random.default_rng(7)
@@ -273,9 +271,9 @@ def test_pipeline_steps_write_scores_table_and_figure(tmp_path):
     predict(tmp_path / "e.parquet", tmp_path / "out" / "e.csv", tmp_path / "out" / "e.oof.csv")
     assert set(read_oof(tmp_path / "out" / "e.oof.csv")["group_rule"]) == {"relative"}
     predict_table([tmp_path / "out" / "e.csv"], tmp_path / "out" / "predict.md")
-    predict_figure(
-        tmp_path / "out" / "e.csv",
-        tmp_path / "out" / "e.oof.csv",
+    draw_figure(
+        "predict",
+        {"results": [tmp_path / "out" / "e.csv"], "oof": [tmp_path / "out" / "e.oof.csv"]},
         tmp_path / "out" / "e.pdf",
         tmp_path / "out" / "e.png",
     )
@@ -285,13 +283,14 @@ def test_pipeline_steps_write_scores_table_and_figure(tmp_path):
 
 
 def test_figure_of_a_skipped_experiment_says_why(tmp_path):
-    from weightzoo.figures.predict import make
+    from weightzoo.figures.predict import draw
 
     arch = ["dnn_4-4"] * 3
     final = np.random.default_rng(8).normal(size=(3, len(LAYERS), len(FEATURES)))
     results, oof = predict_experiment(long_table([50.0, 60.0, 70.0], arch, final))
     write_predictions(results, oof, tmp_path / "e.csv", tmp_path / "e.oof.csv")
-    make(tmp_path / "e.csv", tmp_path / "e.oof.csv", tmp_path / "e.pdf", tmp_path / "e.png")
+    files = {"results": [str(tmp_path / "e.csv")], "oof": [str(tmp_path / "e.oof.csv")]}
+    draw(files, str(tmp_path / "e.pdf"), str(tmp_path / "e.png"))
     assert (tmp_path / "e.pdf").exists() and (tmp_path / "e.png").exists()
 
 

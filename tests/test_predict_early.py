@@ -1,5 +1,5 @@
-"""How early a trial's fate shows (issue 10 §3) and the spectral input of the predictor
-(§4), on synthetic features tables with known answers (long format, no zoo needed)."""
+"""How early a trial's fate shows and the spectral input of the predictor (WeightWatcher's
+columns), on synthetic features tables with known answers (long format, no zoo needed)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from weightzoo.analysis.predict import (
-    EARLY_COLUMNS,
-    predict_early,
-    predict_experiment,
-    read_early,
-    state_order,
-)
+from weightzoo.analysis.predict.accuracy import predict_experiment
+from weightzoo.analysis.predict.early import predict_early, state_order
+from weightzoo.analysis.predict.files import EARLY_COLUMNS, read_early
 
 STATES = ("initial", "epoch_1", "epoch_2", "epoch_5", "final")
 LAYERS = ("FC1", "FC2")
@@ -137,15 +133,18 @@ def test_too_small_zoo_and_single_class_are_skipped_with_reasons():
 
 
 def test_write_read_and_figure(tmp_path):
-    from weightzoo.stages.figures import predict_early_figure
+    from weightzoo.stages.figures import draw_figure
     from weightzoo.stages.predict import predict_early as run_early
 
     fate_from_epoch_2(n=60, seed=3).to_parquet(tmp_path / "e.parquet")
     run_early(tmp_path / "e.parquet", tmp_path / "out" / "e.early.csv", epochs=None)
     back = read_early(tmp_path / "out" / "e.early.csv")
     assert np.isnan(back.loc[back["state"] == "final", "epoch"]).all()  # epochs unknown
-    predict_early_figure(
-        tmp_path / "out" / "e.early.csv", tmp_path / "out" / "e.pdf", tmp_path / "out" / "e.png"
+    draw_figure(
+        "early",
+        {"early": [tmp_path / "out" / "e.early.csv"]},
+        tmp_path / "out" / "e.pdf",
+        tmp_path / "out" / "e.png",
     )
     assert (tmp_path / "out" / "e.png").stat().st_size > 10_000
 

@@ -12,7 +12,8 @@ def claims(feature_paths, csv_path, md_path, claims_config: Mapping, accuracy: s
     """The paper's claims tested on every experiment's features table (docs/claims.md)."""
     import pandas as pd
 
-    from ..analysis.claims import ClaimSettings, test_claims, write_claims
+    from ..analysis.claims.settings import ClaimSettings
+    from ..analysis.claims.table import test_claims, write_claims
     from ..analysis.features import read_features
 
     settings = ClaimSettings.from_config(claims_config, accuracy)

@@ -9,13 +9,14 @@ log = logging.getLogger(__name__)
 
 
 def predict(features_path, results_path, oof_path) -> None:
-    """Accuracy predicted from one experiment's features table (issue 9 §3)."""
+    """Accuracy predicted from one experiment's features table."""
     import pandas as pd
 
-    from ..analysis import predict as p
+    from ..analysis.predict.accuracy import predict_experiment
+    from ..analysis.predict.files import write_predictions
 
-    results, oof = p.predict_experiment(pd.read_parquet(features_path))
-    p.write_predictions(results, oof, results_path, oof_path)
+    results, oof = predict_experiment(pd.read_parquet(features_path))
+    write_predictions(results, oof, results_path, oof_path)
     for _, r in results.iterrows():
         log.info(
             "%s %s %s: %s",
@@ -27,13 +28,14 @@ def predict(features_path, results_path, oof_path) -> None:
 
 
 def predict_early(features_path, out_path, epochs: int | None = None) -> None:
-    """How early a trial's fate shows (issue 10 §3): ``<experiment>.early.csv``."""
+    """How early a trial's fate shows: ``<experiment>.early.csv``."""
     import pandas as pd
 
-    from ..analysis import predict as p
+    from ..analysis.predict.early import predict_early as fate_by_state
+    from ..analysis.predict.files import write_early
 
-    table = p.predict_early(pd.read_parquet(features_path), epochs)
-    p.write_early(table, out_path)
+    table = fate_by_state(pd.read_parquet(features_path), epochs)
+    write_early(table, out_path)
     for _, r in table[table["status"] == "ok"].iterrows():
         metric = "roc_auc" if r["target"] == "high" else "r2"
         log.info(
@@ -48,6 +50,8 @@ def predict_early(features_path, out_path, epochs: int | None = None) -> None:
 
 
 def predict_table(result_paths, md_path) -> None:
-    from ..analysis import predict as p
+    """Every experiment's scores in one Markdown table (``predict.md``)."""
+    from ..analysis.predict.files import read_results
+    from ..analysis.predict.markdown import write_markdown
 
-    p.write_markdown([p.read_results(path) for path in result_paths], md_path)
+    write_markdown([read_results(path) for path in result_paths], md_path)

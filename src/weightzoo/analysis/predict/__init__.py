@@ -1,0 +1,52 @@
+"""Final test accuracy, and how early a trial's fate shows, predicted from weight features.
+
+After Unterthiner et al. 2020 ("Predicting Neural Network Accuracy from Weights"), per
+experiment: a gradient-boosted tree regressor (scikit-learn's
+``HistGradientBoostingRegressor``) and a linear baseline (``RidgeCV`` on standardised
+features) predict a trial's final test accuracy (percent) from one of three inputs:
+
+* ``final_weights``: the features of the trial's final weights (one column per feature
+  and layer, from the long features table, ``state == "final"``);
+* ``final_spectral``: the same plus WeightWatcher's spectral columns (``ww_*``,
+  :mod:`.spectral`); a flagged (``ww_unreliable``) fit is NaN, never a reason to drop a
+  trial (skipped when the table has no spectral columns);
+* ``architecture``: the architecture alone (one-hot), the width baseline;
+* ``initial_weights``: the features of the initial weights, a leakage check: initial
+  weights carry no more than the architecture (and the seed), so under 5-fold CV this
+  should score about as well as ``architecture``. (Under leave-one-architecture-out it
+  can score far better than the one-hot code: its statistics carry the layer sizes as
+  numbers, from which a model interpolates to an unseen width.)
+
+Each is scored on held-out trials twice: 5-fold cross-validation (shuffled, fixed seed)
+and leave-one-architecture-out (every architecture held out once; only with >= 2
+architectures), which asks whether the weights predict accuracy beyond the width. Scores
+are computed on the pooled out-of-fold predictions: R² (``sklearn.metrics.r2_score``),
+Kendall's τ (``scipy.stats.kendalltau``) and τ within architectures (τ per architecture,
+weighted by its trials), the part of the ranking the width cannot explain.
+
+Trials are dropped, and counted, when a row of theirs is flagged ``nonfinite``, when a
+feature of theirs is NaN where other trials of their architecture have a value, or when
+their accuracy is not finite. Features no trial has (biases of a bias-free layer,
+``travel`` on initial weights) are left out; features missing for a whole architecture (a
+layer it lacks) stay NaN: the trees handle NaN natively, the linear model imputes the
+median and adds a missing-indicator. Too few trials for the folds, a single architecture
+for leave-one-architecture-out, or a constant accuracy give a row with ``status ==
+"skipped"`` and the reason, never an error.
+
+The same estimators and validation predict from the weights of every stored state
+(``initial``, ``epoch_<k>``, ``final``) both the final accuracy and whether a trial ends in
+the high group (:mod:`.early`), to tell how early the fate is readable.
+
+Modules, each importing only those above it:
+
+* :mod:`.files` — the CSV files' columns, the feature sets and validations (the values
+  of two of them), writers and readers (pandas only);
+* :mod:`.estimators` — the regressors and classifiers and :class:`PredictSettings`;
+* :mod:`.design` — design matrices from the features table, with the drop rule above;
+* :mod:`.validation` — splits, out-of-fold predictions and scores;
+* :mod:`.accuracy` — :func:`predict_experiment`; :mod:`.early` — :func:`predict_early`;
+* :mod:`.markdown` — ``results/predict/predict.md``.
+
+This file imports nothing, so that a figure reading a CSV through :mod:`.files` does not
+load scikit-learn.
+"""

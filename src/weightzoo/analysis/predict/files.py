@@ -1,0 +1,114 @@
+"""The CSV files of both analyses: their columns, the values the ``features`` and
+``validation`` columns take, writers and readers (``results/predict/<experiment>.csv``,
+``.oof.csv``, ``.early.csv``). Only pandas: the figures read these files without loading
+scikit-learn."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import pandas as pd
+
+from ...io import atomic_output
+
+# the inputs a predictor is fitted on (:mod:`.design`), in the order the analysis runs
+# them; final_spectral: final_weights plus WeightWatcher's spectral columns, to read off
+# how much the spectra add to R²
+FEATURE_SETS = ("final_weights", "final_spectral", "architecture", "initial_weights")
+VALIDATIONS = ("cv5", "loao")  # 5-fold CV, leave one architecture out (:mod:`.validation`)
+# what a row of either file says of its run: the validation, whether it ran and why not,
+# and the trials it counted
+RUN_COLUMNS = ("validation", "status", "reason", "n_trials", "n_dropped", "n_used")
+RESULT_COLUMNS = (
+    "experiment",
+    "model",
+    "dataset",
+    "features",
+    "regressor",
+    *RUN_COLUMNS,
+    "n_archs",
+    "n_features",
+    "n_folds",
+    "r2",
+    "kendall_tau",
+    "kendall_p",
+    "tau_within_arch",
+)
+OOF_COLUMNS = (
+    "experiment",
+    "arch",
+    "trial_id",
+    "group",
+    "group_rule",
+    "features",
+    "regressor",
+    "validation",
+    "true",
+    "predicted",
+)
+EARLY_COLUMNS = (
+    "experiment",
+    "model",
+    "dataset",
+    "state",
+    "epoch",
+    "target",
+    "estimator",
+    *RUN_COLUMNS,
+    "n_high",
+    "n_features",
+    "n_folds",
+    "r2",
+    "kendall_tau",
+    "roc_auc",
+)
+
+
+def write_predictions(
+    results: pd.DataFrame,
+    oof: pd.DataFrame,
+    results_path: str | os.PathLike,
+    oof_path: str | os.PathLike,
+) -> None:
+    """Write the scores and the out-of-fold predictions as CSV, each atomically."""
+    with atomic_output(results_path) as tmp:
+        results.to_csv(tmp, index=False)
+    with atomic_output(oof_path) as tmp:
+        oof.to_csv(tmp, index=False)
+
+
+def read_table(
+    path: str | os.PathLike, columns: Sequence[str], what: str, numbers: Sequence[str] = ()
+) -> pd.DataFrame:
+    """A CSV written here, checked for ``columns``. Only the ``numbers`` columns read
+    empty or "nan" as NaN: elsewhere (e.g. a skip reason, an architecture) text stays text."""
+    if numbers:
+        na = {c: ["", "nan", "NaN"] for c in numbers}
+        df = pd.read_csv(path, keep_default_na=False, na_values=na)
+    else:
+        df = pd.read_csv(path)
+    missing = [c for c in columns if c not in df]
+    if missing:
+        raise ValueError(f"{path}: not {what}, columns {missing} missing")
+    return df
+
+
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
+    numbers = ("r2", "kendall_tau", "kendall_p", "tau_within_arch")
+    return read_table(path, RESULT_COLUMNS, "a predictor results file", numbers)
+
+
+def read_oof(path: str | os.PathLike) -> pd.DataFrame:
+    return read_table(path, OOF_COLUMNS, "an out-of-fold predictions file")
+
+
+def write_early(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def read_early(path: str | os.PathLike) -> pd.DataFrame:
+    return read_table(
+        path, EARLY_COLUMNS, "an early-prediction file", ("epoch", "r2", "kendall_tau", "roc_auc")
+    )
