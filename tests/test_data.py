@@ -12,14 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weightzoo.data import datasets as wd
-from weightzoo.data.datasets import (
-    DATASETS,
-    CorruptDatasetError,
+from weightzoo.data import prepared, sources
+from weightzoo.data.catalog import DATASETS
+from weightzoo.data.prepared import CorruptDatasetError, PreparedData, load_prepared
+from weightzoo.data.sources import (
     DatasetUnavailableError,
-    PreparedData,
     expected_md5,
-    load_prepared,
     prepare_dataset,
     read_raw,
 )
@@ -102,7 +100,7 @@ def quiet(_msg: str) -> None:
 
 @pytest.fixture
 def no_system_dirs(monkeypatch):
-    monkeypatch.setattr(wd, "SYSTEM_DATA_DIRS", {})
+    monkeypatch.setattr(sources, "SYSTEM_DATA_DIRS", {})
 
 
 # --------------------------------------------------------------------------- names
@@ -187,7 +185,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
         fh.write(b"PK half an archive")
         raise OSError("disk full")
 
-    monkeypatch.setattr(wd.np, "savez", failing_savez)
+    monkeypatch.setattr(prepared.np, "savez", failing_savez)
     with pytest.raises(OSError, match="disk full"):
         prepare_dataset("digits", tmp_path / "digits.npz", log=quiet)
     assert list(tmp_path.iterdir()) == []
@@ -213,7 +211,7 @@ def test_load_prepared_rejects_foreign_files(tmp_path):
     not DEBIAN_FASHION_MNIST.is_dir(), reason="apt-get install dataset-fashion-mnist"
 )
 def test_real_fashion_mnist_from_debian_package(monkeypatch):
-    monkeypatch.setattr(wd, "SYSTEM_DATA_DIRS", {"fashion-mnist": (DEBIAN_FASHION_MNIST,)})
+    monkeypatch.setattr(sources, "SYSTEM_DATA_DIRS", {"fashion-mnist": (DEBIAN_FASHION_MNIST,)})
     data = read_raw("fashion-mnist", data_dir=None, download=False, log=quiet)
     assert data.x_train.shape == (60000, 1, 28, 28) and data.x_test.shape == (10000, 1, 28, 28)
     assert data.x_train.dtype == np.uint8 and data.pixel_max == 255
@@ -225,7 +223,7 @@ def test_real_fashion_mnist_from_debian_package(monkeypatch):
 def test_fashion_mnist_from_system_dir_and_data_dir_precedence(tmp_path, monkeypatch):
     system = tmp_path / "system"
     system_arrays = write_idx_dataset(system, seed=1)
-    monkeypatch.setattr(wd, "SYSTEM_DATA_DIRS", {"fashion-mnist": (system,)})
+    monkeypatch.setattr(sources, "SYSTEM_DATA_DIRS", {"fashion-mnist": (system,)})
     data = read_raw("fashion-mnist", None, download=False, verify_checksums=False, log=quiet)
     assert_mnist_matches(data, system_arrays)
     assert data.source == str(system)
@@ -240,7 +238,7 @@ def test_fashion_mnist_from_system_dir_and_data_dir_precedence(tmp_path, monkeyp
 def test_system_dir_content_check_rejects_wrong_split_sizes(tmp_path, monkeypatch):
     system = tmp_path / "system"
     write_idx_dataset(system)
-    monkeypatch.setattr(wd, "SYSTEM_DATA_DIRS", {"fashion-mnist": (system,)})
+    monkeypatch.setattr(sources, "SYSTEM_DATA_DIRS", {"fashion-mnist": (system,)})
     with pytest.raises(CorruptDatasetError, match="60000"):
         read_raw("fashion-mnist", None, download=False, verify_checksums=True, log=quiet)
 
@@ -304,7 +302,7 @@ def test_cifar10_batch_with_bytes_keys(tmp_path):
     path = tmp_path / "data_batch_1"
     with open(path, "wb") as fh:
         pickle.dump({b"data": data, b"labels": [1, 2, 3]}, fh)
-    x, y = wd.read_cifar_batch(path)
+    x, y = sources.read_cifar_batch(path)
     assert x.shape == (3, 3, 32, 32) and y.tolist() == [1, 2, 3]
 
 
@@ -395,11 +393,11 @@ def test_matching_md5_and_official_sizes_pass_verification(tmp_path, monkeypatch
     directory = tmp_path / "MNIST" / "raw"
     arrays = write_idx_dataset(directory, gz=True)
     table = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in directory.iterdir()}
-    monkeypatch.setattr(wd, "expected_md5", lambda name: table)
+    monkeypatch.setattr(sources, "expected_md5", lambda name: table)
     # md5 passes; the official split sizes are still enforced
     with pytest.raises(CorruptDatasetError, match="60000"):
         read_raw("mnist", tmp_path, download=False, verify_checksums=True, log=quiet)
-    monkeypatch.setitem(wd.OFFICIAL_SPLIT_SIZES, "mnist", (50, 20))
+    monkeypatch.setitem(prepared.OFFICIAL_SPLIT_SIZES, "mnist", (50, 20))
     messages = []
     data = read_raw("mnist", tmp_path, download=False, verify_checksums=True, log=messages.append)
     assert_mnist_matches(data, arrays)
@@ -435,7 +433,7 @@ def test_unavailable_download_failure_is_reported(tmp_path, monkeypatch, no_syst
     def no_network(name, data_dir, log):
         raise OSError("simulated: Name or service not known")
 
-    monkeypatch.setattr(wd, "download_raw", no_network)
+    monkeypatch.setattr(sources, "download_raw", no_network)
     with pytest.raises(DatasetUnavailableError, match="simulated: Name or service not known"):
         read_raw("mnist", tmp_path, download=True, log=quiet)
 
@@ -470,7 +468,7 @@ def test_download_tries_every_mirror_with_timeout(tmp_path, monkeypatch, no_syst
         read_raw("mnist", tmp_path, download=True, log=quiet)
     first_file = tvd.MNIST.resources[0][0]
     assert [url for url, _ in calls] == [m + first_file for m in tvd.MNIST.mirrors]
-    assert all(timeout == wd.DOWNLOAD_TIMEOUT_S for _, timeout in calls)
+    assert all(timeout == sources.DOWNLOAD_TIMEOUT_S for _, timeout in calls)
     assert socket.getdefaulttimeout() is None  # restored
     assert "simulated DNS failure" in str(info.value)
     assert not (tmp_path / "MNIST" / "raw" / first_file).exists()  # partial file removed

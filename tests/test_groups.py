@@ -6,10 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from weightzoo.analysis.group_rules import ALL_GROUPS, DEFAULT_RELATIVE, GROUPS
 from weightzoo.analysis.groups import (
-    ALL_GROUPS,
-    DEFAULT_RELATIVE,
-    GROUPS,
     GROUPS_CSV_COLUMNS,
     assign_groups,
     describe_group_rules,
@@ -198,7 +196,7 @@ def test_write_groups_csv_needs_grouped_table(tmp_path):
         write_groups_csv(trials([0.5]), tmp_path / "g.csv")
 
 
-# ------------------------------------------------------------- relative groups (§4)
+# ------------------------------------------------------------------ relative groups
 
 
 def test_relative_groups_are_fractions_of_the_converged_range():
@@ -296,23 +294,19 @@ def test_figure_captions_state_the_group_rule():
     assert caption.startswith("One dot per trial. Groups: relative = bands as fractions")
 
 
-def test_figure_jobs_name_the_rules_of_their_inputs(tmp_path):
-    """draw_figure hands the rules of its features tables and groups files to set_titles."""
+def test_figures_name_the_rules_of_their_features_tables():
+    """A figure drawn from features tables names the rule of each table's groups."""
+    from matplotlib.figure import Figure
+
+    from weightzoo.analysis.figuredata.tables import group_rules
     from weightzoo.figures import common
-    from weightzoo.stages.figures import group_rules_of
 
-    write_groups_csv(assign_groups(trials([0.3, 0.9], experiment="a"), BANDS), tmp_path / "a.csv")
-    pd.DataFrame({"experiment": ["b", "b"], "group_rule": ["relative"] * 2}).to_parquet(
-        tmp_path / "b.parquet"
-    )
-    rules = group_rules_of([tmp_path / "x.h5", tmp_path / "b.parquet"], [tmp_path / "a.csv"])
+    tables = [
+        pd.DataFrame({"experiment": ["b", "b"], "group_rule": ["relative"] * 2}),
+        pd.DataFrame({"experiment": ["a"]}),  # written before the rule was recorded
+    ]
+    rules = group_rules(tables)
     assert rules == {"b": "relative", "a": "bands"}
-    common.state_group_rules(rules)
-    try:
-        from matplotlib.figure import Figure
-
-        fig = Figure()
-        common.set_titles(fig, "Fig. 5", "Caption.")
-        assert "Groups (b: relative, a: bands)" in fig._supxlabel.get_text().replace("\n", " ")
-    finally:
-        common.state_group_rules({})
+    fig = Figure()
+    common.set_titles(fig, "Fig. 5", "Caption.", rules)
+    assert "Groups (b: relative, a: bands)" in fig._supxlabel.get_text().replace("\n", " ")

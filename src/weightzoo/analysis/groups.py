@@ -38,24 +38,17 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_output
+from .group_rules import (
+    ACCURACY_KINDS,
+    ALL_GROUPS,
+    BAND_GROUPS,
+    BETWEEN,
+    DEFAULT_RELATIVE,
+    GROUP_RULES,
+    RULE_DESCRIPTIONS,
+)
+from .group_rules import GROUPS as GROUPS  # re-exported: the figures import it from here
 
-GROUPS = ("non", "low", "mid", "high")
-GROUP_RULES = ("bands", "relative")
-# groups.relative defaults: fractions of the range worst..best converged trial. Chosen with
-# gaps (the paper's groups are "close to" the ends and "around the middle") and wide
-# enough to fill low, mid and high: on the demo's DNN zoo 182 / 78 / 208 of 500 trials
-# (27 between); for the other demo and Fashion-MNIST zoos judged from their Table 2
-# min / median / max only (README "Accuracy groups and Table 2")
-DEFAULT_RELATIVE = {"low": (0.0, 0.4), "mid": (0.45, 0.75), "high": (0.8, 1.0)}
-RULE_DESCRIPTIONS = {
-    "bands": "fixed accuracy bands (config `bands`, inclusive [min, max] %)",
-    "relative": "bands as fractions of the range from the worst to the best converged "
-    "trial (config `groups.relative`)",
-}
-BETWEEN = "between"
-ALL_GROUPS = (*GROUPS, BETWEEN)
-BAND_GROUPS = ("low", "mid", "high")
-ACCURACY_KINDS = ("test", "train")
 PCT_DECIMALS = 4
 
 ACC_COLUMNS = ("final_train_acc", "final_test_acc", "max_train_acc", "max_test_acc")

@@ -1,10 +1,5 @@
-"""Dataset layer: find, verify and parse the raw datasets, and store them as one compact .npz.
-
-Datasets by name (``DATASETS``):
-
-* ``digits``: scikit-learn's bundled 8x8 digits, fixed stratified 1347/450 split, values 0..16.
-* ``fashion-mnist``, ``mnist``: IDX files (``.gz`` or uncompressed), 28x28 grey images.
-* ``cifar10``: the "python version" pickled batches, 32x32 RGB images in CHW order.
+"""Raw dataset sources: find, verify and parse the raw files, download them if allowed, and
+write the prepared .npz (:func:`prepare_dataset`).
 
 Raw files of the torchvision datasets are looked up in this order:
 
@@ -18,7 +13,7 @@ checked by md5; every dataset must then also have its official split sizes (this
 check for sources without a usable md5, e.g. Debian's re-gzipped Fashion-MNIST). Structural
 checks (magic numbers, byte counts, shapes, label range) always run.
 
-torchvision and scikit-learn are imported lazily: ``load_prepared`` is all most jobs need.
+torchvision and scikit-learn are imported lazily.
 """
 
 from __future__ import annotations
@@ -35,54 +30,27 @@ from pathlib import Path
 
 import numpy as np
 
-from weightzoo.io import atomic_output
-
-DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist", "cifar10")
+from .catalog import (
+    CIFAR_TEST_FILE,
+    CIFAR_TRAIN_FILES,
+    IDX_STEMS,
+    IMAGE_SHAPES,
+    NUM_CLASSES,
+    TORCHVISION_SUBDIRS,
+    check_dataset_name,
+    required_files,
+)
+from .prepared import CorruptDatasetError, PreparedData, check_split_sizes, write_prepared
 
 # Folders where system packages put raw files (tests monkeypatch this).
 SYSTEM_DATA_DIRS: dict[str, tuple[Path, ...]] = {
     "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
 }
 
-# Sub-folder of ``data_dir`` that torchvision uses for each dataset (downloads go there).
-TORCHVISION_SUBDIRS: dict[str, str] = {
-    "mnist": "MNIST/raw",
-    "fashion-mnist": "FashionMNIST/raw",
-    "cifar10": "cifar-10-batches-py",
-}
-
-# Official (train, test) sizes, enforced when verify_checksums is on.
-OFFICIAL_SPLIT_SIZES: dict[str, tuple[int, int]] = {
-    "digits": (1347, 450),
-    "mnist": (60000, 10000),
-    "fashion-mnist": (60000, 10000),
-    "cifar10": (50000, 10000),
-}
-
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
-    "digits": (1, 8, 8),
-    "mnist": (1, 28, 28),
-    "fashion-mnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-}
-
-# IDX file stems; either ``<stem>.gz`` or ``<stem>`` is accepted (the .gz is preferred because
-# its md5 is in torchvision's table).
-IDX_STEMS: dict[str, str] = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
 IDX_IMAGES_MAGIC = 0x00000803  # 0x08 = unsigned byte, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # 0x08 = unsigned byte, 1 dimension
 
-CIFAR_TRAIN_FILES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6))
-CIFAR_TEST_FILE = "test_batch"
-
 DOWNLOAD_TIMEOUT_S = 20.0  # per socket operation, so a blackholed network cannot hang a job
-NUM_CLASSES = 10
-PREPARED_FORMAT = "weightzoo-prepared-v1"
 
 Log = Callable[[str], object]
 
@@ -91,29 +59,8 @@ class DatasetUnavailableError(RuntimeError):
     """The raw files were found nowhere and could not be downloaded."""
 
 
-class CorruptDatasetError(ValueError):
-    """Files were found but are truncated, have a wrong magic, checksum or shape."""
-
-
 class DownloadError(RuntimeError):
     """Every mirror failed for a file."""
-
-
-@dataclass
-class PreparedData:
-    x_train: np.ndarray  # uint8 [N, C, H, W]
-    y_train: np.ndarray  # int64 [N], 0..num_classes-1
-    x_test: np.ndarray  # uint8 [M, C, H, W]
-    y_test: np.ndarray  # int64 [M]
-    pixel_max: int  # 16 for digits, 255 otherwise; training scales x / pixel_max
-    name: str
-    num_classes: int = NUM_CLASSES
-    source: str = ""  # where the raw files came from (for logs)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image."""
-        return tuple(self.x_train.shape[1:])
 
 
 # --------------------------------------------------------------------------- public API
@@ -150,63 +97,8 @@ def read_raw(
         data = read_digits()
     else:
         data = _read_torchvision_dataset(name, data_dir, download, verify_checksums, log)
-    _check_split_sizes(data, strict=verify_checksums)
+    check_split_sizes(data, strict=verify_checksums)
     return data
-
-
-def load_prepared(path: str | os.PathLike) -> PreparedData:
-    """Read a .npz written by ``prepare_dataset``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"prepared dataset {path} does not exist (run the prepare step)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as e:  # not a zip / not .npy members / pickled objects: ValueError, BadZipFile
-        raise CorruptDatasetError(f"{path} is not a prepared weightzoo dataset: {e}") from e
-    required = {"format", "x_train", "y_train", "x_test", "y_test", "pixel_max", "name"}
-    missing = sorted(required - arrays.keys())
-    if missing or str(arrays["format"]) != PREPARED_FORMAT:
-        raise CorruptDatasetError(
-            f"{path} is not a prepared weightzoo dataset (format {PREPARED_FORMAT!r}); "
-            f"missing keys: {missing or 'none'}, format: {arrays.get('format')!r}"
-        )
-    data = PreparedData(
-        x_train=arrays["x_train"],
-        y_train=arrays["y_train"],
-        x_test=arrays["x_test"],
-        y_test=arrays["y_test"],
-        pixel_max=int(arrays["pixel_max"]),
-        name=str(arrays["name"]),
-        num_classes=int(arrays.get("num_classes", NUM_CLASSES)),
-        source=str(arrays.get("source", "")),
-    )
-    _check_prepared_arrays(data, path)
-    return data
-
-
-def write_prepared(data: PreparedData, out_path: str | os.PathLike) -> None:
-    """Write ``data`` as an uncompressed .npz; the final name appears only when complete."""
-    _check_prepared_arrays(data, Path(out_path))
-    with atomic_output(out_path) as tmp, open(tmp, "wb") as fh:
-        # A file object (not a name) so np.savez never appends ".npz" to an unusual suffix.
-        np.savez(
-            fh,
-            format=np.array(PREPARED_FORMAT),
-            x_train=data.x_train,
-            y_train=data.y_train,
-            x_test=data.x_test,
-            y_test=data.y_test,
-            pixel_max=np.array(data.pixel_max, dtype=np.int64),
-            name=np.array(data.name),
-            num_classes=np.array(data.num_classes, dtype=np.int64),
-            source=np.array(data.source),
-        )
-
-
-def check_dataset_name(name: str) -> None:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
 
 
 def expected_md5(name: str) -> dict[str, str]:
@@ -218,13 +110,6 @@ def expected_md5(name: str) -> dict[str, str]:
     if name == "cifar10":
         return {fname: md5 for fname, md5 in tv.train_list + tv.test_list}
     return dict(tv.resources)
-
-
-def required_files(name: str) -> list[str]:
-    """Canonical file names a user has to provide (for error messages)."""
-    if name == "cifar10":
-        return [*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE]
-    return [f"{stem}.gz" for stem in IDX_STEMS.values()]
 
 
 # --------------------------------------------------------------------------- digits
@@ -392,36 +277,6 @@ def _check_labels(labels: np.ndarray, path: Path) -> None:
         raise CorruptDatasetError(
             f"{path}: labels must be in 0..{NUM_CLASSES - 1}, found {labels.min()}..{labels.max()}"
         )
-
-
-def _check_split_sizes(data: PreparedData, strict: bool) -> None:
-    """Image shape always; official train/test sizes only when ``strict`` (verification on)."""
-    expected_shape = IMAGE_SHAPES[data.name]
-    for split, x in (("train", data.x_train), ("test", data.x_test)):
-        if x.shape[1:] != expected_shape:
-            raise CorruptDatasetError(
-                f"{data.name} ({data.source}): {split} images have shape {x.shape[1:]}, "
-                f"expected {expected_shape}"
-            )
-    sizes = (len(data.x_train), len(data.x_test))
-    if strict and sizes != OFFICIAL_SPLIT_SIZES[data.name]:
-        raise CorruptDatasetError(
-            f"{data.name} ({data.source}): found {sizes[0]} train / {sizes[1]} test images, "
-            f"expected {OFFICIAL_SPLIT_SIZES[data.name]}; the files are incomplete or not the "
-            "official dataset (set data.verify_checksums: false to use them anyway)"
-        )
-
-
-def _check_prepared_arrays(data: PreparedData, path: Path) -> None:
-    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
-        if x.dtype != np.uint8 or x.ndim != 4:
-            raise CorruptDatasetError(
-                f"{path}: x_{split} must be uint8 [N,C,H,W], got {x.dtype} {x.shape}"
-            )
-        if y.dtype != np.int64 or y.shape != (len(x),):
-            raise CorruptDatasetError(
-                f"{path}: y_{split} must be int64 [{len(x)}], got {y.dtype} {y.shape}"
-            )
 
 
 # --------------------------------------------------------------------------- IDX
