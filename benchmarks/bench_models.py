@@ -1,6 +1,6 @@
 """Throughput of the paper's CNN and ViT: one trial at a time vs. the batched trainer.
 
-The companion of ``bench_dnn.py``, whose machinery it imports (methods, interleaved rounds,
+The companion of ``bench_dnn.py``; both run on weightzoo.bench (methods, interleaved rounds,
 medians, table, machine description). Same training settings: batch 100, Adam (lr 1e-3),
 init N(0, 0.1²), float32, 28x28x1 images (MNIST size; uint8 noise unless ``--data`` asks for
 Fashion-MNIST, which does not change the speed). Methods, per model:
@@ -42,37 +42,36 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-# the sibling script: ``python benchmarks/bench_models.py`` puts this folder on sys.path
-from bench_dnn import (
-    BATCH,
-    COPY_OPS,
-    IMAGE_SHAPE,
-    MATMUL_OPS,
-    NUM_CLASSES,
+from weightzoo.bench.harness import (
     QUICK_DEFAULTS,
     Method,
     Row,
     add_options,
     apply_defaults,
     check_positive,
-    load_images,
-    machine_lines,
     matmul,
     print_report,
-    profile_lines,
     ratio_verdict,
-    reference_method,
     round_ratios,
     run_rounds,
     setup_device,
     summarize,
+)
+from weightzoo.bench.machine import machine_lines
+from weightzoo.bench.profile import COPY_OPS, MATMUL_OPS, profile_lines
+from weightzoo.bench.targets import TARGET_CPU_X_B, TARGET_TRIALS
+from weightzoo.bench.training import (
+    BATCH,
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    load_images,
+    reference_method,
     tensor_data,
     train_settings,
     trainer_method,
 )
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
-
 from weightzoo.train.models import CNN_HEADS, CNN_STRATEGIES, ModelFamily, family_for_device
 from weightzoo.train.trainer import TensorData, TrainSettings
 
@@ -212,11 +211,6 @@ def model_profile_lines(models: list[ModelMethods]) -> list[str]:
         for method in [base, *(x for x in batched if x.trials == largest)]:
             lines += profile_lines(method, MODEL_PROFILE_CATEGORIES)
     return lines
-
-
-# issue 11: the batched trainer at 100 trials over the same model's one-trial loop (b)
-TARGET_CPU_X_B = {"cnn": 1.5, "vit": 2.0}
-TARGET_TRIALS = 100
 
 
 def target_lines(models: list[ModelMethods], device: torch.device) -> list[str]:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from weightzoo.bench import harness
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    """The scripts as modules (they import each other from their folder)."""
+    """The scripts as modules (thin command lines over weightzoo.bench)."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import bench_dnn
     import bench_models
@@ -116,22 +120,22 @@ def test_bench_dnn_times_the_dynamics_beside_plain_training(bench, capsys):
     assert bench_dnn.parse_args([]).dynamics == "off"
 
 
-def timed(bench_dnn, name: str, trials: int, seconds: list[float]):
+def timed(name: str, trials: int, seconds: list[float]):
     """A method that ran 10 steps in each of the given rounds."""
-    m = bench_dnn.Method(name, trials, 10, 1.0, lambda: None)
+    m = harness.Method(name, trials, 10, 1.0, lambda: None)
     m.seconds = list(seconds)
     return m
 
 
 def test_target_verdicts_use_the_median_and_show_every_rounds_spread(bench):
-    bench_dnn, bench_models = bench
-    base = timed(bench_dnn, "CNN c4 · (b) in-memory tensors", 1, [0.1, 0.1, 0.1])
+    _, bench_models = bench
+    base = timed("CNN c4 · (b) in-memory tensors", 1, [0.1, 0.1, 0.1])
     # per round: 100·10/s over (b)'s 100 trial-steps/s = 1.25, 2.0, 1.6
-    batched = timed(bench_dnn, "CNN c4 · (c) batched trainer, loop", 100, [8.0, 5.0, 6.25])
-    assert bench_dnn.round_ratios(batched, base) == pytest.approx([1.25, 2.0, 1.6])
-    verdict = bench_dnn.ratio_verdict(bench_dnn.round_ratios(batched, base), 1.5)
+    batched = timed("CNN c4 · (c) batched trainer, loop", 100, [8.0, 5.0, 6.25])
+    assert harness.round_ratios(batched, base) == pytest.approx([1.25, 2.0, 1.6])
+    verdict = harness.ratio_verdict(harness.round_ratios(batched, base), 1.5)
     assert verdict == "1.60× (rounds 1.25–2.00); target ≥ 1.5×: met (2/3 rounds)"
-    assert "NOT met (1/3 rounds)" in bench_dnn.ratio_verdict([1.25, 2.0, 1.6], 1.8)
+    assert "NOT met (1/3 rounds)" in harness.ratio_verdict([1.25, 2.0, 1.6], 1.8)
     model = bench_models.ModelMethods("cnn", "CNN c4", 1.0, [base, batched])
     lines = bench_models.target_lines([model], torch.device("cpu"))
     assert lines == [f"- CNN c4 · (c) batched trainer, loop ×100 / (b) = {verdict}"]
@@ -167,3 +171,23 @@ def test_bench_models_compile_adds_a_compiled_row_and_leaves_the_family_eager(be
     assert rows[-2:] == [(compiled, "2"), ("matmul 1024³ fp32", "–")]  # largest --trials only
     vit = get_family("vit")
     assert vit.forward.__func__ is type(vit).forward  # the registered family is not compiled
+
+
+def test_scripts_import_the_harness_as_a_package_module():
+    """No sys.path games: each script is a thin command line over weightzoo.bench."""
+    for script in ("bench_dnn.py", "bench_models.py"):
+        text = (BENCHMARKS / script).read_text()
+        assert "sys.path" not in text and "from bench_" not in text, script
+        assert "from weightzoo.bench." in text, script
+
+
+def test_documented_command_runs_as_a_script(tmp_path):
+    """As benchmarks/README.md runs it: the file as a script, from the repository."""
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_models.py"), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--cnn-strategies" in out and "--quick" in out

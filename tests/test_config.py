@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from weightzoo.config import (
+    DEFAULTS,
     ConfigError,
+    canonical,
     group_settings,
     load_config,
     plan_jobs,
@@ -234,16 +238,14 @@ def test_schema_file_is_the_one_the_workflow_uses():
 
 
 def test_gpu_resource_auto_follows_the_training_device(monkeypatch):
-    import torch
-
+    import weightzoo.config
     from weightzoo.config import gpus_per_training_job
 
     config = validate_config(minimal())
     assert config["execution"]["gpu"] == "auto"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(weightzoo.config, "planning_device_type", lambda: "cpu")
     assert gpus_per_training_job(config) == 0
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(weightzoo.config, "planning_device_type", lambda: "cuda")
     assert gpus_per_training_job(config) == 1
     config["training"]["device"] = "cpu"
     assert gpus_per_training_job(config) == 0
@@ -269,3 +271,94 @@ def test_own_relative_bands_replace_the_defaults_as_a_whole():
     config = minimal()
     config["groups"] = {"method": "relative", "relative": {"high": [0.9, 1.0]}}
     assert group_settings(validate_config(config), "dnn_digits")["relative"] == {"high": [0.9, 1.0]}
+
+
+LIGHT_CHECK = """
+import sys
+from pathlib import Path
+
+import weightzoo.codedeps
+import weightzoo.config
+import weightzoo.figures.registry
+
+for name in ("demo.yaml", "config.yaml"):
+    config = weightzoo.config.load_config(Path("config") / name)
+    weightzoo.config.plan_jobs(config)
+heavy = ("torch", "scipy", "sklearn", "matplotlib", "pandas", "numpy")
+print(sorted({m.split(".")[0] for m in sys.modules} & set(heavy)))
+"""
+
+
+def test_validating_a_config_imports_no_heavy_library():
+    """What Snakemake's process does while it builds the DAG (workflow/rules/common.smk):
+    no torch, scipy, scikit-learn, matplotlib, pandas or numpy."""
+    out = subprocess.run(
+        [sys.executable, "-c", LIGHT_CHECK], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def documented(section: str):
+    """A section of config/config.yaml, the commented file that documents every default."""
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())[section]
+
+
+@pytest.mark.parametrize("section", [k for k in DEFAULTS if k != "groups"])
+def test_config_yaml_documents_the_defaults_the_code_uses(section):
+    assert documented(section) == DEFAULTS[section]
+
+
+def test_config_yaml_documents_the_group_defaults():
+    from weightzoo.analysis.group_rules import DEFAULT_RELATIVE
+
+    groups = documented("groups")
+    relative = groups.pop("relative")
+    assert groups == DEFAULTS["groups"]
+    assert relative == {g: list(edges) for g, edges in DEFAULT_RELATIVE.items()}
+
+
+def test_training_and_claims_defaults_come_from_their_settings():
+    from dataclasses import fields
+
+    from weightzoo.analysis.claims.settings import ClaimSettings
+    from weightzoo.train.settings import TrainSettings
+
+    training = {f.name: f.default for f in fields(TrainSettings)}
+    assert {**DEFAULTS["training"], "checkpoint_epochs": ()} == training
+    claims = {f.name: f.default for f in fields(ClaimSettings) if f.name != "accuracy"}
+    assert DEFAULTS["claims"] == claims
+
+
+def test_trial_seeds_do_not_change():
+    """Pinned: a changed seed would silently change every zoo."""
+    from weightzoo.train.seeds import trial_seed
+
+    config = validate_config(minimal())
+    first = next(j for j in plan_jobs(config) if j.arch_name == "h5-5")
+    assert first.seeds(0)[0] == 7917524746300433821  # the plan's seeds: the job's too
+    assert trial_seed(0, "dnn_digits", "h5-5", 0) == 7917524746300433821
+    assert trial_seed(0, "dnn_digits", "h5-5", 99) == 4539453292999315450
+    assert trial_seed(7, "vit_digits", "d64-h4-p4-f128", 3) == 6496509051022575562
+
+
+def reordered(value):
+    """``value`` with every mapping's keys in reverse order, recursively."""
+    if isinstance(value, dict):
+        return {k: reordered(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [reordered(v) for v in value]
+    return value
+
+
+def test_canonical_sorts_every_mapping_and_keeps_list_order():
+    value = {"b": [{"z": 1, "a": 2}, 3], "a": {"y": (2, 1), "x": None}}
+    assert repr(canonical(value)) == "{'a': {'x': None, 'y': (2, 1)}, 'b': [{'a': 2, 'z': 1}, 3]}"
+    assert canonical(reordered(value)) == canonical(value)
+
+
+def test_reordered_keys_plan_the_same_jobs_with_the_same_params():
+    """Rule params compare by repr: a job's architecture must not carry the file's order."""
+    raw = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    jobs = sorted(repr(j) for j in plan_jobs(validate_config(raw)))
+    assert jobs == sorted(repr(j) for j in plan_jobs(validate_config(reordered(raw))))
+    assert any("'dim_feedforward': 128, 'nhead'" in j for j in jobs)  # the ViT's, sorted

@@ -16,14 +16,15 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from weightzoo.config import (
-    ConfigError,
     experiment_settings,
     gpus_per_training_job,
     load_config,
+    plan_jobs,
+    planning_device_type,
     validate_config,
 )
-from weightzoo.data.datasets import IMAGE_SHAPES, NUM_CLASSES
-from weightzoo.stages.train import size_job, train_job
+from weightzoo.data.catalog import IMAGE_SHAPES, NUM_CLASSES
+from weightzoo.stages.train import job_device, size_job, train_job
 from weightzoo.train import device as devices
 from weightzoo.train.dynamics import DynamicsRecorder
 from weightzoo.train.memory import (
@@ -35,14 +36,12 @@ from weightzoo.train.memory import (
     trials_that_fit,
 )
 from weightzoo.train.models import get_family
-from weightzoo.train.optim import BlockAlignedAdam
+from weightzoo.train.optim import BlockAlignedAdam, fused_adam_works, make_adam
 from weightzoo.train.reference import train_reference
 from weightzoo.train.trainer import (
     EnsembleTrainer,
     TensorData,
     TrainSettings,
-    fused_adam_works,
-    make_adam,
     train_trials,
     trial_seed,
 )
@@ -85,6 +84,15 @@ def no_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     return monkeypatch
+
+
+def check_before_training(config: dict) -> dict:
+    """What runs before any trial trains: config validation (Snakemake's process, no
+    torch), then each job's own device check (weightzoo.stages.train.job_device)."""
+    full = validate_config(config)
+    for name in full["experiments"]:
+        job_device({"experiment": name}, experiment_settings(full, name))
+    return full
 
 
 def config_with(training=None, execution=None, exp_training=None):
@@ -194,18 +202,19 @@ def test_auto_picks_cuda_then_mps_then_cpu(no_gpu):
     ids=["explicit-mps", "auto-finds-mps", "experiment-override"],
 )
 def test_float64_on_mps_is_rejected_naming_the_keys(no_gpu, training, exp_training, mps):
+    """An explicit device fails config validation; what ``auto`` finds, the job checks."""
     no_gpu.setattr(torch.backends.mps, "is_available", lambda: mps)
-    with pytest.raises(ConfigError) as err:
-        validate_config(config_with(training, exp_training=exp_training))
+    with pytest.raises(ValueError) as err:  # ConfigError or, for auto, DeviceError
+        check_before_training(config_with(training, exp_training=exp_training))
     for words in ("experiments.cnn_x", "training.dtype", "training.device", "MPS has no float64"):
         assert words in str(err.value)
 
 
 def test_float64_runs_where_the_device_has_it(no_gpu):
     no_gpu.setattr(torch.backends.mps, "is_available", lambda: True)
-    validate_config(config_with({"dtype": "float64", "device": "cpu"}))
+    check_before_training(config_with({"dtype": "float64", "device": "cpu"}))
     no_gpu.setattr(torch.cuda, "is_available", lambda: True)
-    validate_config(config_with({"dtype": "float64"}))  # auto finds CUDA first
+    check_before_training(config_with({"dtype": "float64"}))  # auto finds CUDA first
 
 
 def test_config_validation_does_not_ask_the_gpu_its_size(no_gpu):
@@ -232,10 +241,17 @@ def test_strategy_auto_is_the_loop_on_mps_and_grouped_on_cuda():
     assert family_for_device("cnn", "grouped", torch.device("mps")).strategy == "grouped"
 
 
-def test_gpu_resource_counts_mps_as_a_gpu(no_gpu):
-    no_gpu.setattr(torch.backends.mps, "is_available", lambda: True)
-    no_gpu.setattr(torch.mps, "recommended_max_memory", lambda: 16 * GB)
+def test_gpu_resource_counts_mps_as_a_gpu(monkeypatch):
+    import weightzoo.config
+
+    monkeypatch.setattr(weightzoo.config, "planning_device_type", lambda: "mps")
     assert gpus_per_training_job(validate_config(config_with())) == 1
+    assert gpus_per_training_job(validate_config(config_with({"device": "mps"}))) == 1
+
+
+def test_the_planning_device_is_what_the_job_finds():
+    """``auto`` resolved for the gpu resource in a child process, as in this one."""
+    assert planning_device_type() == devices.resolve_device("auto").type
 
 
 # --------------------------------------------------------------------------- determinism
@@ -317,7 +333,7 @@ def test_cpu_and_mps_change_no_global_flag(restore_torch_flags):
 
 
 def test_every_job_records_its_device_settings(tmp_path):
-    from weightzoo.data.datasets import prepare_dataset
+    from weightzoo.data.sources import prepare_dataset
 
     data_path = tmp_path / "digits.npz"
     prepare_dataset("digits", data_path, log=lambda *a: None)
@@ -449,16 +465,24 @@ def test_mps_per_array_limit_names_the_batch_size():
         check_fits("cnn_cifar10", "c128", m, None, m.largest_array_bytes(1) - 1)
 
 
-def test_config_validation_sizes_jobs_for_an_explicit_budget(no_gpu):
-    no_gpu.setattr(torch.backends.mps, "is_available", lambda: True)
-    config = load_config(REPO / "config" / "config.yaml")  # one trial fits MPS's array limit
+def test_a_job_sizes_itself_for_an_explicit_budget_before_training():
+    """Config validation does not size jobs (that needs torch); the job does, first."""
+    config = load_config(REPO / "config" / "config.yaml")
     assert config["execution"]["device_memory_mb"] == "auto"
     small = config_with(execution={"device_memory_mb": 10})
     small["experiments"]["cnn_x"]["architectures"] = [{"channels": 128}]
+    full = validate_config(small)  # passes: validation never sizes
+    (job,) = plan_jobs(full)
+    images = np.zeros((4, *IMAGE_SHAPES["cifar10"]), dtype=np.uint8)
+    labels = np.zeros(4, dtype=np.int64)
+    data = TensorData.from_arrays(images, labels, images, labels, 255)
+    settings = experiment_settings(full, "cnn_x")
     with pytest.raises(
-        ConfigError, match="experiments.cnn_x, architecture c128.*execution.device_memory_mb"
+        JobTooLarge, match="experiments.cnn_x, architecture c128.*execution.device_memory_mb"
     ):
-        validate_config(small)
+        size_job(
+            vars(job), get_family("cnn"), data, settings, full["execution"]["device_memory_mb"]
+        )
 
 
 def test_cpu_default_has_no_budget():

@@ -153,6 +153,25 @@ def test_nothing_to_do_after_a_full_run(built):
     assert planned_jobs(root, "--configfile=" + str(config)) == {}
 
 
+def keys_reversed(value):
+    """``value`` with every mapping's keys in reverse order, recursively."""
+    if isinstance(value, dict):
+        return {k: keys_reversed(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [keys_reversed(v) for v in value]
+    return value
+
+
+def test_reordered_config_keys_rerun_nothing(built):
+    """Rule params compare by repr: only a changed value may rerun a job, never the order
+    of keys (``built`` ran the config as yaml.safe_dump writes it, keys sorted)."""
+    root, _ = built
+    for name, config in [("file-order.yaml", TINY), ("reversed.yaml", keys_reversed(TINY))]:
+        path = root / "config" / name
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        assert planned_jobs(root, "--configfile=" + str(path)) == {}, name
+
+
 def test_editing_one_figure_module_redraws_only_its_figures(built):
     """fig05_weight_kde.py draws the paper's Figs 5, 6 and 7 (DNN, CNN, ViT): only those."""
     root, config = built
@@ -165,7 +184,7 @@ def test_editing_one_figure_module_redraws_only_its_figures(built):
     ]
 
 
-@pytest.mark.parametrize("module", ["trainer.py", "dynamics.py"])
+@pytest.mark.parametrize("module", ["train/trainer.py", "train/dynamics.py", "train/settings.py"])
 def test_editing_trainer_code_retrains(built, module):
     root, config = built
     with edited(root / "src" / "weightzoo" / module):

@@ -2,11 +2,26 @@
 
 The JSON Schema lives in ``workflow/schemas/config.schema.yaml``; this module adds the
 defaults, the checks a schema cannot express, and turns a config into jobs.
+
+Light on purpose: Snakemake runs this while it builds the DAG, so nothing here imports
+torch, scipy, scikit-learn, pandas or numpy (tests/test_config.py checks it). Architectures
+are checked against their images by shape alone (weightzoo.train.shapes). What needs torch
+runs in the training job itself, before it trains (weightzoo.stages.train: ``job_device``,
+``size_job``): which device ``auto`` finds (and float64 there), and whether one trial fits
+the device's memory.
+
+Defaults are written once: ``training`` comes from :class:`weightzoo.train.settings.
+TrainSettings`, ``claims`` from :class:`weightzoo.analysis.claims.settings.ClaimSettings`,
+``groups.relative`` from :data:`weightzoo.analysis.group_rules.DEFAULT_RELATIVE`, the rest
+from :data:`DEFAULTS` below; ``config/config.yaml`` documents the same values (a test checks).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,33 +29,22 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .analysis.claims import config_defaults as claims_defaults
-from .data.datasets import IMAGE_SHAPES, NUM_CLASSES
-from .train.device import DeviceError, device_memory_budget, max_array_bytes, resolve_device
-from .train.memory import JobTooLarge, check_fits, step_memory
-from .train.models import family_for_device, get_family
-from .train.trainer import TrainSettings, trial_seed
+from .analysis.claims.settings import config_defaults as claims_defaults
+from .analysis.group_rules import DEFAULT_RELATIVE
+from .data.catalog import IMAGE_SHAPES, NUM_CLASSES
+from .train.seeds import trial_seeds
+from .train.settings import TrainSettings, dtype_device_error, training_defaults
+from .train.shapes import check_strategy, get_shapes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 DEFAULTS: dict = {
-    "run_dir": None,  # None: the directory snakemake runs in (README, "Runs")
+    "run_dir": None,  # None: the directory snakemake runs in (docs/outputs.md, "Run directories")
     "seed": 0,
     "data": {"data_dir": "data", "download": True, "verify_checksums": True},
-    # the paper's Table 1; init_std is not given in the paper (see README)
-    "training": {
-        "epochs": 20,
-        "batch_size": 100,
-        "lr": 0.001,
-        "init_std": 1.0,
-        "bias_init": "normal",
-        "dtype": "float32",
-        "device": "auto",
-        "eval_chunk_mb": 64,
-        "allow_tf32": False,
-        "checkpoint_epochs": [],
-    },
+    # the paper's Table 1 (init_std is not given in the paper: docs/training.md): TrainSettings
+    "training": training_defaults(),
     "execution": {
         "trials_per_job": 100,
         "threads": 2,
@@ -58,9 +62,9 @@ DEFAULTS: dict = {
         "kde_max_points": 20000,
         "seed": 0,
     },
-    # WeightWatcher's spectral columns in the features table (issue 10 §4; docs/features.md)
+    # WeightWatcher's spectral columns in the features table (docs/features.md)
     "features": {"spectral": True},
-    "claims": claims_defaults(),  # weightzoo.analysis.claims.ClaimSettings
+    "claims": claims_defaults(),  # weightzoo.analysis.claims.settings.ClaimSettings
 }
 
 
@@ -120,38 +124,23 @@ def _check_checkpoints(config: Mapping, experiment: str) -> None:
 
 
 def _check_device(config: Mapping, experiment: str) -> None:
-    """The experiment's dtype runs on its device here, and one trial of each of its
-    architectures fits an explicit execution.device_memory_mb and MPS's per-array limit.
-    ``auto`` budgets are checked by the job itself (still before training): asking the
-    GPU its size here would hold a CUDA context in the Snakemake process all run long."""
-    settings = experiment_settings(config, experiment)
+    """What can be told without torch: an explicit ``training.device`` that cannot run the
+    experiment's dtype (float64 on MPS), and a ``training.strategy`` for a model that has
+    one way only. Which device ``auto`` finds, and whether one trial fits its memory
+    (an explicit execution.device_memory_mb, MPS's per-array limit), the job checks before
+    it trains (weightzoo.stages.train: job_device, size_job)."""
     try:
-        device = resolve_device(settings.device, settings.dtype)
-    except DeviceError as e:
-        raise ConfigError(f"experiments.{experiment}: {e}") from None
-    setting = config["execution"]["device_memory_mb"]
-    budget = None if setting == "auto" else device_memory_budget(device, setting)
-    array_limit = max_array_bytes(device)
-    if budget is None and array_limit is None:
-        return  # the CPU without an explicit budget: nothing to size (and nothing to pay)
-    exp = config["experiments"][experiment]
-    try:
-        family = family_for_device(exp["model"], settings.strategy, device)
+        settings = experiment_settings(config, experiment)
     except ValueError as e:
         raise ConfigError(f"experiments.{experiment}: {e}") from None
-    for arch in exp["architectures"]:
-        memory = step_memory(
-            family,
-            arch,
-            IMAGE_SHAPES[exp["dataset"]],
-            NUM_CLASSES,
-            settings.batch_size,
-            settings.torch_dtype,
-        )
-        try:
-            check_fits(experiment, family.arch_name(arch), memory, budget, array_limit)
-        except JobTooLarge as e:
-            raise ConfigError(str(e)) from None
+    if settings.device != "auto":
+        error = dtype_device_error(settings.dtype, settings.device, settings.device.split(":")[0])
+        if error:
+            raise ConfigError(f"experiments.{experiment}: {error}")
+    try:
+        check_strategy(config["experiments"][experiment]["model"], settings.strategy)
+    except ValueError as e:
+        raise ConfigError(f"experiments.{experiment}: {e}") from None
 
 
 def _check_experiment(name: str, exp: Mapping, groups: Mapping) -> None:
@@ -171,7 +160,7 @@ def _check_experiment(name: str, exp: Mapping, groups: Mapping) -> None:
             f"experiments.{name}.trials: {exp['trials']} trials cannot cover "
             f"{len(exp['architectures'])} architectures; raise trials"
         )
-    family = get_family(exp["model"])
+    family = get_shapes(exp["model"])
     for i, arch in enumerate(exp["architectures"]):
         try:  # shapes that do not fit the data (ViT patch, nhead) fail here, not in a job
             family.param_shapes(arch, IMAGE_SHAPES[exp["dataset"]], NUM_CLASSES)
@@ -181,6 +170,22 @@ def _check_experiment(name: str, exp: Mapping, groups: Mapping) -> None:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"experiments.{name}.architectures: {duplicated} listed twice")
+
+
+def canonical(value):
+    """``value`` with every mapping's keys sorted, recursively (lists keep their order).
+
+    Rule params are compared by their ``repr``, so a config whose keys were merely
+    re-ordered (as a YAML formatter that sorts keys writes it) would otherwise rerun every
+    job whose params hold one of its mappings; in canonical form only a changed value does.
+    Mappings built by code (a job, its settings) already have one order and keep it."""
+    if isinstance(value, Mapping):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(canonical(v) for v in value)
+    return value
 
 
 def resolve_path(path: str | Path | None, root: str | Path) -> Path | None:
@@ -209,7 +214,7 @@ class TrainJob:
     model: str
     dataset: str
     arch_name: str
-    arch: dict
+    arch: dict  # keys sorted (canonical): params compare by repr
     start: int
     stop: int
 
@@ -222,7 +227,7 @@ class TrainJob:
         return list(range(self.start, self.stop))
 
     def seeds(self, base_seed: int) -> list[int]:
-        return [trial_seed(base_seed, self.experiment, self.arch_name, i) for i in self.trial_ids]
+        return trial_seeds(base_seed, self.experiment, self.arch_name, self.trial_ids)
 
 
 def gpus_per_training_job(config: Mapping) -> int:
@@ -231,11 +236,31 @@ def gpus_per_training_job(config: Mapping) -> int:
     ``execution.gpu: auto``: 1 when ``training.device`` resolves to a GPU (CUDA or Apple
     MPS) on the machine that plans the jobs, else 0. Then ``--resources gpu=1`` lets one
     training job at a time use the GPU while CPU-only rules fill the other cores. On a
-    cluster the profile sets the resource itself (slurm/config.yaml)."""
+    cluster the profile sets the resource itself (slurm/config.yaml). ``training.device:
+    auto`` is resolved by :func:`planning_device_type`, in a child process."""
     gpu = config["execution"]["gpu"]
     if gpu != "auto":
         return gpu
-    return 0 if resolve_device(config["training"]["device"]).type == "cpu" else 1
+    name = config["training"]["device"]
+    device_type = planning_device_type() if name == "auto" else name.split(":")[0]
+    return 0 if device_type == "cpu" else 1
+
+
+@functools.cache
+def planning_device_type() -> str:
+    """The device type ``training.device: auto`` finds on this machine (``cpu``, ``cuda``,
+    ``mps``), asked of :func:`weightzoo.train.device.resolve_device` in a child process:
+    torch stays out of the process that validates configs (Snakemake's, all run long)."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from weightzoo.train.device import resolve_device; "
+        "print(resolve_device('auto').type)"
+    )
+    src = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code, src], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
 
 
 def experiment_settings(config: Mapping, experiment: str) -> TrainSettings:
@@ -247,9 +272,7 @@ def experiment_settings(config: Mapping, experiment: str) -> TrainSettings:
 def group_settings(config: Mapping, experiment: str) -> dict:
     """Global ``groups`` settings with the experiment's own ``groups`` on top; ``relative``
     (a config's own replaces the defaults as a whole) filled from
-    :data:`weightzoo.analysis.groups.DEFAULT_RELATIVE`."""
-    from .analysis.groups import DEFAULT_RELATIVE
-
+    :data:`weightzoo.analysis.group_rules.DEFAULT_RELATIVE`."""
     own = config["experiments"][experiment].get("groups", {})
     merged = {**config["groups"], **own}
     relative = merged.get("relative") or {g: list(e) for g, e in DEFAULT_RELATIVE.items()}
@@ -268,7 +291,7 @@ def plan_jobs(config: Mapping) -> list[TrainJob]:
     per_job = config["execution"]["trials_per_job"]
     jobs = []
     for name, exp in config["experiments"].items():
-        family = get_family(exp["model"])
+        family = get_shapes(exp["model"])
         for arch, n_trials in zip(exp["architectures"], trials_per_architecture(exp), strict=True):
             for start in range(0, n_trials, per_job):
                 jobs.append(
@@ -277,7 +300,7 @@ def plan_jobs(config: Mapping) -> list[TrainJob]:
                         exp["model"],
                         exp["dataset"],
                         family.arch_name(arch),
-                        dict(arch),
+                        canonical(arch),
                         start,
                         min(start + per_job, n_trials),
                     )

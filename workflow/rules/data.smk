@@ -7,7 +7,7 @@ rule prepare_data:
     output:
         "results/data/{dataset}.npz",
     params:
-        data=CONFIG["data"],
+        data=canonical(CONFIG["data"]),
     log:
         "results/logs/prepare_data/{dataset}.log",
     conda:

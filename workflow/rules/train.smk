@@ -22,7 +22,7 @@ rule train:
         "results/benchmarks/train/{experiment}/{arch}/{chunk}.tsv"
     threads: CONFIG["execution"]["threads"]
     resources:
-        gpu=gpus_per_training_job(CONFIG),
+        gpu=training_gpus,
         mem_mb=CONFIG["execution"]["mem_mb"],
         runtime=CONFIG["execution"]["runtime"],
     conda:
@@ -38,7 +38,7 @@ rule merge_zoo:
     output:
         "results/zoo/{experiment}.h5",
     params:
-        experiment=lambda wc: EXPERIMENTS[wc.experiment],
+        experiment=lambda wc: canonical(EXPERIMENTS[wc.experiment]),
     log:
         "results/logs/merge_zoo/{experiment}.log",
     benchmark:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from ..config import resolve_path
-from ..data import datasets
+from ..data.sources import prepare_dataset
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 def prepare_data(dataset: str, out_path, data_config: Mapping, root=".") -> None:
     """``root``: what a relative ``data_dir`` is relative to (the repository; the job itself
     runs in the config's run directory)."""
-    datasets.prepare_dataset(
+    prepare_dataset(
         dataset,
         out_path,
         data_dir=resolve_path(data_config.get("data_dir"), root),

@@ -1,4 +1,10 @@
-"""The training stage (rule train): one job's trials trained as a batched ensemble."""
+"""The training stage (rule train): one job's trials trained as a batched ensemble.
+
+Before it trains, a job checks what config validation cannot without torch (validation
+runs in Snakemake's process, which never imports it): the device ``training.device``
+finds and whether it runs ``training.dtype`` (:func:`job_device`), and whether one trial
+fits the device's memory (:func:`size_job`). Both errors name the experiment and the key.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,19 @@ from collections.abc import Mapping
 
 import torch
 
-from ..data import datasets
+from ..data.prepared import load_prepared
 from ..train import memory
 from ..train.device import (
+    DeviceError,
     apply_device_settings,
     device_memory_budget,
     max_array_bytes,
     resolve_device,
 )
 from ..train.models import ModelFamily, family_for_device
-from ..train.trainer import TensorData, TrainSettings, train_trials, trial_seed
+from ..train.seeds import trial_seeds
+from ..train.settings import TrainSettings
+from ..train.trainer import TensorData, train_trials
 from ..zoo.hdf5 import write_job_file
 
 log = logging.getLogger(__name__)
@@ -26,7 +35,7 @@ log = logging.getLogger(__name__)
 def load_tensor_data(
     path, settings: TrainSettings, device: torch.device | None = None
 ) -> TensorData:
-    prepared = datasets.load_prepared(path)
+    prepared = load_prepared(path)
     device = device or resolve_device(settings.device, settings.dtype)
     return TensorData.from_arrays(
         prepared.x_train,
@@ -38,6 +47,16 @@ def load_tensor_data(
         dtype=settings.torch_dtype,
         device=device,
     )
+
+
+def job_device(job: Mapping, settings: TrainSettings) -> torch.device:
+    """The device the job trains on (``training.device``, ``auto`` resolved here); a
+    device that cannot run ``training.dtype`` (float64 on Apple MPS) raises
+    :class:`weightzoo.train.device.DeviceError` naming the experiment and both keys."""
+    try:
+        return resolve_device(settings.device, settings.dtype)
+    except DeviceError as e:
+        raise DeviceError(f"experiments.{job['experiment']}: {e}") from None
 
 
 def size_job(
@@ -89,12 +108,12 @@ def train_job(
 ) -> None:
     """Train the trials ``job['start']..job['stop']-1`` of one architecture; write its HDF5."""
     settings = TrainSettings(**settings)
-    device = resolve_device(settings.device, settings.dtype)
+    device = job_device(job, settings)
     # before the first CUDA op: cuBLAS reads its workspace setting when it starts
     device_settings = apply_device_settings(device, settings.allow_tf32)
     data = load_tensor_data(data_path, settings, device)
     trial_ids = list(range(job["start"], job["stop"]))
-    seeds = [trial_seed(base_seed, job["experiment"], job["arch_name"], i) for i in trial_ids]
+    seeds = trial_seeds(base_seed, job["experiment"], job["arch_name"], trial_ids)
     log.info(
         "training %d trials of %s %s on %s (device %s, dtype %s)",
         len(seeds),

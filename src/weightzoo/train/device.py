@@ -15,13 +15,22 @@ Per device (docs/gpu.md says the same for users):
   alone-vs-ensemble equality is promised.
 
 What was set is recorded in every job's HDF5 settings (``device_settings``).
+
+Process-wide settings of the CPU side live here too: MKL's strict mode check
+(:func:`warn_if_blas_depends_on_alignment`) and glibc's allocator tuning
+(:func:`keep_freed_memory_mapped`); neither changes a result.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
+
+from .settings import dtype_device_error
+
+log = logging.getLogger(__name__)
 
 # Apple's Metal refuses (aborts, not raises) a single buffer above 4 GiB
 MPS_MAX_ARRAY_BYTES = 2**32
@@ -59,12 +68,9 @@ def resolve_device(name: str, dtype: str = "float32") -> torch.device:
         device = torch.device("mps")
     else:
         device = torch.device("cpu")
-    if dtype == "float64" and not has_float64(device):
-        found = f" (training.device: {name} found {device.type})" if name == "auto" else ""
-        raise DeviceError(
-            f"training.dtype: float64 cannot run on {device.type}{found}: Apple MPS has no "
-            "float64. Set training.dtype: float32, or training.device: cpu for float64."
-        )
+    error = dtype_device_error(dtype, name, device.type, has_float64(device))
+    if error:
+        raise DeviceError(error)
     return device
 
 
@@ -73,7 +79,7 @@ def resolve_device(name: str, dtype: str = "float32") -> torch.device:
 # it, the weight gradient of a DNN layer with 5 inputs differed in the last bits between a
 # trial alone and the same trial as the second of an ensemble (its block 2000 bytes into
 # the stacked tensor). Its cost on a 784-100-100-10 DNN step was within this machine's
-# run-to-run noise (0-7 % in paired runs, issue 11).
+# run-to-run noise (0-7 % in paired runs).
 MKL_CBWR = "AUTO,STRICT"
 _BLAS_PROBE: list[bool] = []
 
@@ -89,6 +95,23 @@ def blas_alignment_independent() -> bool:
         alone = torch.bmm(h[1:].clone().transpose(1, 2), grad[1:].clone())  # [1, in, out]
         _BLAS_PROBE.append(torch.equal(together[1], alone[0]))
     return _BLAS_PROBE[0]
+
+
+_WARNED_BLAS = []
+
+
+def warn_if_blas_depends_on_alignment() -> None:
+    """Warn once when MKL's strict mode is not in effect (weightzoo.train.device.MKL_CBWR)."""
+    if _WARNED_BLAS or blas_alignment_independent():
+        return
+    _WARNED_BLAS.append(True)
+    log.warning(
+        "MKL_CBWR=%r: this process's matmuls depend on memory alignment, so a trial may "
+        "differ in the last bits alone and in an ensemble. Set MKL_CBWR=%s in the "
+        "environment (or import weightzoo before torch first multiplies matrices).",
+        os.environ.get("MKL_CBWR", ""),
+        MKL_CBWR,
+    )
 
 
 def device_settings(device: torch.device | str, allow_tf32: bool = False) -> dict:
@@ -175,3 +198,33 @@ def device_memory_budget(device: torch.device | str, setting: int | str) -> int 
 
 def max_array_bytes(device: torch.device | str) -> int | None:
     return MPS_MAX_ARRAY_BYTES if torch.device(device).type == "mps" else None
+
+
+# --------------------------------------------------------------------------- allocator
+_MALLOC_TUNED = False
+
+
+def keep_freed_memory_mapped() -> bool:
+    """Ask glibc to keep freed memory in the heap instead of returning it to the kernel.
+
+    Every step frees and re-allocates tensors of tens of MB (the stacked gradients of the
+    first layer are ``[T, h1, in]``). By default glibc returns such blocks to the kernel
+    and the next step faults fresh pages in again: measured 1.5x slower at 1000 trials
+    (benchmarks/README.md). Same effect as MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_,
+    which must be set before the process starts. A no-op off glibc; never changes results.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        # blocks up to 1 GiB come from the heap (a [1000, 100, 784] float32 gradient is
+        # 314 MB), and up to 2 GiB of freed heap stay mapped for the next step
+        ok = libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 2 << 30)
+    except (OSError, AttributeError):
+        return False
+    _MALLOC_TUNED = bool(ok)
+    return _MALLOC_TUNED

@@ -16,39 +16,32 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# CNN_HEADS and LayerInfo re-exported: the analyses and benchmarks import them from here
+from .shapes import (  # noqa: F401
+    CNN_HEADS,
+    CNN_KERNEL,
+    CNN_STRATEGIES,
+    VIT_KEYS,
+    CNNShapes,
+    DNNShapes,
+    FamilyShapes,
+    LayerInfo,
+    ViTShapes,
+    check_strategy,
+    get_shapes,
+)
+
 Params = dict[str, Tensor]
 
 
-@dataclass(frozen=True)
-class LayerInfo:
-    """How the analysis reads one weight tensor of a model.
-
-    ``incoming_axes``: axes summed over to get a node's strength (Σ_j |w_ij|), counted
-    on the per-trial tensor (no trial axis). For ``nn.Linear`` ``[out, in]`` that is (1,).
-    """
-
-    param: str
-    label: str
-    incoming_axes: tuple[int, ...]
-
-
-class ModelFamily:
-    """Interface of a model family (DNN, CNN, ViT)."""
-
-    name: str = ""
-
-    def arch_name(self, arch: Mapping) -> str:
-        raise NotImplementedError
-
-    def param_shapes(self, arch: Mapping, input_shape: tuple[int, ...], num_classes: int):
-        """Ordered ``{param name: per-trial shape}``; the order fixes the init draws."""
-        raise NotImplementedError
+class ModelFamily(FamilyShapes):
+    """Interface of a model family (DNN, CNN, ViT): its shapes
+    (:class:`weightzoo.train.shapes.FamilyShapes`) and how it computes."""
 
     def forward(self, params: Params, x: Tensor, arch: Mapping | None = None) -> Tensor:
         """``x``: ``[T, B, *input_shape]`` -> logits ``[T, B, num_classes]``.
@@ -60,45 +53,9 @@ class ModelFamily:
     def reference_module(self, arch: Mapping, input_shape, num_classes: int) -> nn.Module:
         raise NotImplementedError
 
-    def layers(self, arch: Mapping) -> list[LayerInfo]:
-        """Weight tensors the paper's analyses look at, input side first."""
-        raise NotImplementedError
 
-    def linear_weights(self, arch: Mapping) -> tuple[str, ...]:
-        """The ``[out, in]`` weights that ``forward`` only uses as ``_linear(h, w, b)``.
-
-        The trainer stores these as ``[T, in, out]`` and hands ``forward`` a transposed view:
-        ``baddbmm`` then reads them contiguously and autograd's weight gradient
-        (``hᵀ @ grad``, ``[T, in, out]``) already has the stored layout. Stored ``[T, out,
-        in]``, that gradient arrives transposed and is copied every step (10 % of a DNN step
-        at 100 trials, issue 11). Values and names do not change.
-
-        Bit-identity alone vs in an ensemble holds either way (weightzoo.train.device.MKL_CBWR).
-        """
-        return ()
-
-
-class DNN(ModelFamily):
+class DNN(DNNShapes, ModelFamily):
     """in -> h1 -> h2 -> classes, relu between; softmax lives in the loss (logits out)."""
-
-    name = "dnn"
-
-    def arch_name(self, arch: Mapping) -> str:
-        return "h" + "-".join(str(w) for w in arch["widths"])
-
-    def _sizes(self, arch: Mapping, input_shape, num_classes: int) -> list[int]:
-        n_in = 1
-        for d in input_shape:
-            n_in *= d
-        return [n_in, *arch["widths"], num_classes]
-
-    def param_shapes(self, arch, input_shape, num_classes):
-        sizes = self._sizes(arch, input_shape, num_classes)
-        shapes = {}
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
-            shapes[f"fc{i}.weight"] = (n_out, n_in)
-            shapes[f"fc{i}.bias"] = (n_out,)
-        return shapes
 
     def forward(self, params: Params, x: Tensor, arch: Mapping | None = None) -> Tensor:
         h = x.flatten(2)  # [T, B, F]
@@ -113,13 +70,6 @@ class DNN(ModelFamily):
 
     def reference_module(self, arch, input_shape, num_classes):
         return ReferenceDNN(self._sizes(arch, input_shape, num_classes))
-
-    def layers(self, arch):
-        n_layers = len(arch["widths"]) + 1
-        return [LayerInfo(f"fc{i}.weight", f"FC{i}", (1,)) for i in range(1, n_layers + 1)]
-
-    def linear_weights(self, arch):
-        return tuple(layer.param for layer in self.layers(arch))
 
 
 class ReferenceDNN(nn.Module):
@@ -146,12 +96,7 @@ def _linear(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- CNN
-CNN_HEADS = ("flatten", "gap")
-CNN_STRATEGIES = ("loop", "grouped")
-CNN_KERNEL = 3
-
-
-class CNN(ModelFamily):
+class CNN(CNNShapes, ModelFamily):
     """Paper Table 1: one valid 3x3 conv (``channels`` kernels, stride 1) + relu, then an FC
     layer to the classes. ``head``: ``"flatten"`` (Table 1, FC over the whole conv map) or
     ``"gap"`` (the text's "global average pooling": mean over the map, FC ``C -> classes``).
@@ -164,7 +109,7 @@ class CNN(ModelFamily):
       parameters (:func:`_cnn_per_trial`). A trial runs exactly the ops it runs alone, so it
       is bit-identical alone or in an ensemble, and its activations stay one trial's size.
       At 100 trials, MNIST size: 1.3x (C = 16) and 1.6x (C = 4) the one-trial-at-a-time
-      reference loop (``benchmarks/bench_models.py``, issue 11); a loop over the conv only,
+      reference loop (``benchmarks/bench_models.py``); a loop over the conv only,
       with the conv maps stacked for one relu and one batched FC, ran at 0.8x (C = 16).
     * ``"grouped"`` (the GPU default, where one launch for all trials beats T small
       launches): trials folded into channels, one conv with ``groups=T``. Equal to the loop
@@ -176,34 +121,10 @@ class CNN(ModelFamily):
     bit-identical nor faster than the loop.
     """
 
-    name = "cnn"
-
     def __init__(self, strategy: str = "loop"):
         if strategy not in CNN_STRATEGIES:
             raise ValueError(f"CNN strategy must be one of {CNN_STRATEGIES}, got {strategy!r}")
         self.strategy = strategy
-
-    @staticmethod
-    def _head(arch: Mapping) -> str:
-        head = arch.get("head", "flatten")
-        if head not in CNN_HEADS:
-            raise ValueError(f"CNN head must be one of {CNN_HEADS}, got {head!r}")
-        return head
-
-    def arch_name(self, arch: Mapping) -> str:
-        suffix = "" if self._head(arch) == "flatten" else "-" + self._head(arch)
-        return f"c{arch['channels']}{suffix}"
-
-    def param_shapes(self, arch, input_shape, num_classes):
-        c_in, height, width = input_shape
-        c, k = arch["channels"], CNN_KERNEL
-        n_features = c * (height - k + 1) * (width - k + 1) if self._head(arch) == "flatten" else c
-        return {
-            "conv.weight": (c, c_in, k, k),
-            "conv.bias": (c,),
-            "fc.weight": (num_classes, n_features),
-            "fc.bias": (num_classes,),
-        }
 
     def forward(self, params: Params, x: Tensor, arch: Mapping | None = None) -> Tensor:
         # the head shows in fc.weight's shape ([T, classes, C] for gap), so no arch is needed
@@ -219,9 +140,6 @@ class CNN(ModelFamily):
         shapes = self.param_shapes(arch, input_shape, num_classes)
         return ReferenceCNN(input_shape[0], arch["channels"], shapes["fc.weight"][1], num_classes)
 
-    def layers(self, arch):
-        return [LayerInfo("conv.weight", "Conv", (1, 2, 3)), LayerInfo("fc.weight", "FC", (1,))]
-
 
 def _cnn_per_trial(params: Params, x: Tensor, gap: bool) -> Tensor:
     """The whole CNN one trial at a time: x ``[T, B, Cin, H, W]`` -> logits ``[T, B, classes]``.
@@ -229,8 +147,8 @@ def _cnn_per_trial(params: Params, x: Tensor, gap: bool) -> Tensor:
     Each trial runs exactly the ops it runs alone (conv, relu, head, ``F.linear``), so it is
     bit-identical in any ensemble, and its activations (``[B, C, H', W']``, 4.3 MB at C = 16,
     B = 100) stay the size of one trial's instead of ``T`` times that: stacked, the conv map of
-    100 trials is 432 MB, and relu and its backward over it ran at memory speed (issue 11's
-    profile: 49 % of a step). ``unbind`` (not indexing) takes the trials apart, so the
+    100 trials is 432 MB, and relu and its backward over it ran at memory speed (49 % of a
+    step, profiled). ``unbind`` (not indexing) takes the trials apart, so the
     backward stacks the gradients once."""
     per_trial = zip(
         x.unbind(0),
@@ -274,11 +192,10 @@ class ReferenceCNN(nn.Module):
 
 
 # --------------------------------------------------------------------------- ViT
-VIT_KEYS = ("d_model", "nhead", "patch", "dim_feedforward")
 LAYER_NORM_EPS = 1e-5  # nn.TransformerEncoderLayer's default
 
 
-class ViT(ModelFamily):
+class ViT(ViTShapes, ModelFamily):
     """A minimal vision transformer (paper Table 1: one encoder, ``d_model``, ``nhead``).
 
     Non-overlapping ``patch x patch`` patches -> ``Linear(Cin*P*P -> d_model)`` plus a
@@ -290,46 +207,6 @@ class ViT(ModelFamily):
     Dropout is 0: the batched form has no dropout, since per-trial dropout masks would have
     to come from per-trial generators to keep a trial independent of its ensemble.
     """
-
-    name = "vit"
-
-    def arch_name(self, arch: Mapping) -> str:
-        d, h, p, f = (arch[k] for k in VIT_KEYS)
-        return f"d{d}-h{h}-p{p}-f{f}"
-
-    @staticmethod
-    def _check(arch: Mapping, input_shape) -> int:
-        """Number of tokens; raises where the arch does not fit the input."""
-        _, height, width = input_shape
-        d, h, p, _ = (arch[k] for k in VIT_KEYS)
-        if d % h:
-            raise ValueError(f"ViT d_model {d} is not divisible by nhead {h}")
-        if height % p or width % p:
-            raise ValueError(f"ViT patch {p} does not tile {height}x{width} images")
-        return (height // p) * (width // p)
-
-    def param_shapes(self, arch, input_shape, num_classes):
-        n_tokens = self._check(arch, input_shape)
-        d, _, p, f = (arch[k] for k in VIT_KEYS)
-        return {
-            "patch.weight": (d, input_shape[0] * p * p),
-            "patch.bias": (d,),
-            "pos_embedding": (n_tokens, d),
-            "encoder.self_attn.in_proj_weight": (3 * d, d),
-            "encoder.self_attn.in_proj_bias": (3 * d,),
-            "encoder.self_attn.out_proj.weight": (d, d),
-            "encoder.self_attn.out_proj.bias": (d,),
-            "encoder.linear1.weight": (f, d),
-            "encoder.linear1.bias": (f,),
-            "encoder.linear2.weight": (d, f),
-            "encoder.linear2.bias": (d,),
-            "encoder.norm1.weight": (d,),
-            "encoder.norm1.bias": (d,),
-            "encoder.norm2.weight": (d,),
-            "encoder.norm2.bias": (d,),
-            "head.weight": (num_classes, d),
-            "head.bias": (num_classes,),
-        }
 
     def forward(self, params: Params, x: Tensor, arch: Mapping | None = None) -> Tensor:
         if arch is None:
@@ -351,18 +228,6 @@ class ViT(ModelFamily):
     def reference_module(self, arch, input_shape, num_classes):
         n_tokens = self._check(arch, input_shape)
         return ReferenceViT(input_shape[0], n_tokens, num_classes, *(arch[k] for k in VIT_KEYS))
-
-    def layers(self, arch):
-        return [
-            LayerInfo("encoder.self_attn.in_proj_weight", "attn in", (1,)),
-            LayerInfo("encoder.self_attn.out_proj.weight", "attn out", (1,)),
-            LayerInfo("encoder.linear1.weight", "MLP 1", (1,)),
-            LayerInfo("encoder.linear2.weight", "MLP 2", (1,)),
-            LayerInfo("head.weight", "head", (1,)),
-        ]
-
-    def linear_weights(self, arch):
-        return ("patch.weight", *(layer.param for layer in self.layers(arch)))
 
 
 def _patchify(x: Tensor, p: int) -> Tensor:
@@ -447,11 +312,8 @@ FAMILIES: dict[str, ModelFamily] = {"dnn": DNN(), "cnn": CNN(), "vit": ViT()}
 def get_family(name: str, **options) -> ModelFamily:
     """The registered family ``name``; ``options`` (e.g. ``strategy="unfold"`` for the CNN)
     build a new instance with them instead."""
-    try:
-        family = FAMILIES[name]
-    except KeyError:
-        known = ", ".join(sorted(FAMILIES))
-        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
+    get_shapes(name)  # an unknown model fails naming the known ones
+    family = FAMILIES[name]
     return type(family)(**options) if options else family
 
 
@@ -468,11 +330,7 @@ def family_for_device(name: str, strategy: str, device: torch.device) -> ModelFa
         if strategy == "auto":
             strategy = "loop" if torch.device(device).type in ("cpu", "mps") else "grouped"
         return get_family("cnn", strategy=strategy)
-    if strategy != "auto":
-        raise ValueError(
-            f"training.strategy {strategy!r} applies to the CNN only; set it to 'auto' for "
-            f"the {name!r} experiments (or in the CNN experiment's own training: block)"
-        )
+    check_strategy(name, strategy)
     return get_family(name)
 
 

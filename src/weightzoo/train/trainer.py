@@ -19,13 +19,11 @@ After every epoch :meth:`EnsembleTrainer.run` records the layer dynamics
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,62 +32,17 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ..zoo.hdf5 import ArchTrials, concat_arrays, concat_nested
-from .device import MKL_CBWR, accumulator_dtype, blas_alignment_independent
+from .device import accumulator_dtype, keep_freed_memory_mapped, warn_if_blas_depends_on_alignment
 from .device import resolve_device as resolve_device  # re-exported (was defined here)
 from .dynamics import DynamicsRecorder
 from .memory import sub_ensembles
 from .models import ModelFamily, Params
-from .optim import BlockAlignedAdam
+from .optim import adam_kind, make_adam
+from .seeds import derive_seed
+from .seeds import trial_seed as trial_seed  # re-exported: tests and fixtures import it here
+from .settings import TrainSettings as TrainSettings  # re-exported (was defined here)
 
 log = logging.getLogger(__name__)
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """The paper's training settings (Table 1) plus execution choices."""
-
-    epochs: int = 20
-    batch_size: int = 100
-    lr: float = 1e-3
-    init_std: float = 1.0
-    bias_init: str = "normal"  # "normal" (same std as weights) or "zeros"
-    dtype: str = "float32"
-    device: str = "auto"
-    # how the batched model runs its layers (CNN: "loop" or "grouped"); "auto" picks the
-    # fastest measured for the device. See models.CNN; DNN and ViT have one way only.
-    strategy: str = "auto"
-    # memory budget of one evaluation chunk [T, chunk, features]; does not change results
-    eval_chunk_mb: int = 64
-    # CUDA only: let float32 matmuls and convs use TF32 (faster, ~1e-3 relative error)
-    allow_tf32: bool = False
-    # epochs (1-based) after which every trial's full weights are kept (/weights/epoch_<k>)
-    checkpoint_epochs: tuple[int, ...] = ()
-
-    def __post_init__(self):
-        if self.dtype not in DTYPES:
-            raise ValueError(f"training.dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
-        if self.bias_init not in ("normal", "zeros"):
-            raise ValueError(
-                f"training.bias_init must be 'normal' or 'zeros', got {self.bias_init!r}"
-            )
-        # a sorted tuple whatever came in (YAML gives a list): settings compare equal
-        epochs = tuple(sorted({int(k) for k in self.checkpoint_epochs}))
-        outside = [k for k in epochs if not 1 <= k <= self.epochs]
-        if outside:
-            raise ValueError(
-                f"training.checkpoint_epochs: {outside} not in 1..{self.epochs} "
-                "(training.epochs); list epochs after which to keep the weights"
-            )
-        object.__setattr__(self, "checkpoint_epochs", epochs)
-
-    @property
-    def torch_dtype(self) -> torch.dtype:
-        return DTYPES[self.dtype]
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -179,18 +132,6 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- seeds
-def derive_seed(*parts) -> int:
-    """A stable 63-bit seed from any parts (independent of Python's hash salt)."""
-    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def trial_seed(base_seed: int, experiment: str, arch_name: str, trial_id: int) -> int:
-    """Seed of one trial. Hashing its identity (not its position in a list) means adding
-    trials or architectures never changes the seed of an existing trial."""
-    return derive_seed(base_seed, experiment, arch_name, trial_id)
-
-
 def _generator(seed: int, stream: str) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, stream))
 
@@ -236,90 +177,6 @@ def data_generators(seeds: Sequence[int]) -> list[torch.Generator]:
 def batch_slices(n: int, batch_size: int) -> list[slice]:
     """Mini-batches of one epoch; the last one may be smaller (like DataLoader)."""
     return [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-
-
-_MALLOC_TUNED = False
-
-
-def keep_freed_memory_mapped() -> bool:
-    """Ask glibc to keep freed memory in the heap instead of returning it to the kernel.
-
-    Every step frees and re-allocates tensors of tens of MB (the stacked gradients of the
-    first layer are ``[T, h1, in]``). By default glibc returns such blocks to the kernel
-    and the next step faults fresh pages in again: measured 1.5x slower at 1000 trials
-    (benchmarks/README.md). Same effect as MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_,
-    which must be set before the process starts. A no-op off glibc; never changes results.
-    """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED:
-        return True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        # blocks up to 1 GiB come from the heap (a [1000, 100, 784] float32 gradient is
-        # 314 MB), and up to 2 GiB of freed heap stay mapped for the next step
-        ok = libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 2 << 30)
-    except (OSError, AttributeError):
-        return False
-    _MALLOC_TUNED = bool(ok)
-    return _MALLOC_TUNED
-
-
-_FUSED_ADAM: dict[tuple[str, torch.dtype], bool] = {}
-
-
-def fused_adam_works(device: torch.device, dtype: torch.dtype) -> bool:
-    """Whether a fused Adam step runs on ``device`` in ``dtype``: tried on one element,
-    because ``torch.optim.Adam(fused=True)`` only checks the device at its first ``step()``."""
-    key = (torch.device(device).type, dtype)
-    if key not in _FUSED_ADAM:
-        probe = torch.zeros(1, device=device, dtype=dtype, requires_grad=True)
-        probe.grad = torch.zeros_like(probe)
-        try:
-            torch.optim.Adam([probe], lr=1e-3, fused=True).step()
-            _FUSED_ADAM[key] = True
-        except (RuntimeError, ValueError, NotImplementedError):
-            _FUSED_ADAM[key] = False
-    return _FUSED_ADAM[key]
-
-
-def make_adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam | BlockAlignedAdam:
-    """Adam over the stacked tensors in one fused kernel where a probe step works: the
-    block-aligned form on the CPU (weightzoo.train.optim: plain fused Adam on the CPU would make a
-    trial's weights depend on its ensemble), ``torch.optim.Adam(fused=True)`` on
-    accelerators; ``foreach`` where no fused kernel runs."""
-    device = params[0].device
-    if fused_adam_works(device, params[0].dtype):
-        if device.type == "cpu":
-            return BlockAlignedAdam(params, lr)
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    return torch.optim.Adam(params, lr=lr, foreach=True)
-
-
-def adam_kind(optimizer) -> str:
-    """How the optimizer runs, as recorded in every job's settings."""
-    if optimizer.defaults.get("block_aligned"):
-        return "fused-block-aligned"
-    return "fused" if optimizer.defaults.get("fused") else "foreach"
-
-
-_WARNED_BLAS = []
-
-
-def warn_if_blas_depends_on_alignment() -> None:
-    """Warn once when MKL's strict mode is not in effect (weightzoo.train.device.MKL_CBWR)."""
-    if _WARNED_BLAS or blas_alignment_independent():
-        return
-    _WARNED_BLAS.append(True)
-    log.warning(
-        "MKL_CBWR=%r: this process's matmuls depend on memory alignment, so a trial may "
-        "differ in the last bits alone and in an ensemble. Set MKL_CBWR=%s in the "
-        "environment (or import weightzoo before torch first multiplies matrices).",
-        os.environ.get("MKL_CBWR", ""),
-        MKL_CBWR,
-    )
 
 
 # --------------------------------------------------------------------------- trainer

@@ -1,0 +1,198 @@
+"""What a model family's architectures look like, without torch: names, parameter shapes
+and the layers the analyses read.
+
+Config validation (weightzoo.config, while Snakemake builds its DAG) checks every
+architecture against its dataset's images here, so a ViT patch that does not tile the
+images fails before any job, in a process that never imports torch.
+:mod:`weightzoo.train.models` adds the computing half (the batched forward and the
+reference modules) to these classes; the shapes are written once, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """How the analysis reads one weight tensor of a model.
+
+    ``incoming_axes``: axes summed over to get a node's strength (Σ_j |w_ij|), counted
+    on the per-trial tensor (no trial axis). For ``nn.Linear`` ``[out, in]`` that is (1,).
+    """
+
+    param: str
+    label: str
+    incoming_axes: tuple[int, ...]
+
+
+class FamilyShapes:
+    """Architecture side of a model family (DNN, CNN, ViT): no tensors involved."""
+
+    name: str = ""
+
+    def arch_name(self, arch: Mapping) -> str:
+        raise NotImplementedError
+
+    def param_shapes(self, arch: Mapping, input_shape: tuple[int, ...], num_classes: int):
+        """Ordered ``{param name: per-trial shape}``; the order fixes the init draws."""
+        raise NotImplementedError
+
+    def layers(self, arch: Mapping) -> list[LayerInfo]:
+        """Weight tensors the paper's analyses look at, input side first."""
+        raise NotImplementedError
+
+    def linear_weights(self, arch: Mapping) -> tuple[str, ...]:
+        """The ``[out, in]`` weights that ``forward`` only uses as ``_linear(h, w, b)``.
+
+        The trainer stores these as ``[T, in, out]`` and hands ``forward`` a transposed view:
+        ``baddbmm`` then reads them contiguously and autograd's weight gradient
+        (``hᵀ @ grad``, ``[T, in, out]``) already has the stored layout. Stored ``[T, out,
+        in]``, that gradient arrives transposed and is copied every step (10 % of a DNN step
+        at 100 trials). Values and names do not change.
+
+        Bit-identity alone vs in an ensemble holds either way (weightzoo.train.device.MKL_CBWR).
+        """
+        return ()
+
+
+class DNNShapes(FamilyShapes):
+    name = "dnn"
+
+    def arch_name(self, arch: Mapping) -> str:
+        return "h" + "-".join(str(w) for w in arch["widths"])
+
+    def _sizes(self, arch: Mapping, input_shape, num_classes: int) -> list[int]:
+        n_in = 1
+        for d in input_shape:
+            n_in *= d
+        return [n_in, *arch["widths"], num_classes]
+
+    def param_shapes(self, arch, input_shape, num_classes):
+        sizes = self._sizes(arch, input_shape, num_classes)
+        shapes = {}
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
+            shapes[f"fc{i}.weight"] = (n_out, n_in)
+            shapes[f"fc{i}.bias"] = (n_out,)
+        return shapes
+
+    def layers(self, arch):
+        n_layers = len(arch["widths"]) + 1
+        return [LayerInfo(f"fc{i}.weight", f"FC{i}", (1,)) for i in range(1, n_layers + 1)]
+
+    def linear_weights(self, arch):
+        return tuple(layer.param for layer in self.layers(arch))
+
+
+CNN_HEADS = ("flatten", "gap")
+CNN_STRATEGIES = ("loop", "grouped")
+CNN_KERNEL = 3
+
+
+class CNNShapes(FamilyShapes):
+    name = "cnn"
+
+    @staticmethod
+    def _head(arch: Mapping) -> str:
+        head = arch.get("head", "flatten")
+        if head not in CNN_HEADS:
+            raise ValueError(f"CNN head must be one of {CNN_HEADS}, got {head!r}")
+        return head
+
+    def arch_name(self, arch: Mapping) -> str:
+        suffix = "" if self._head(arch) == "flatten" else "-" + self._head(arch)
+        return f"c{arch['channels']}{suffix}"
+
+    def param_shapes(self, arch, input_shape, num_classes):
+        c_in, height, width = input_shape
+        c, k = arch["channels"], CNN_KERNEL
+        n_features = c * (height - k + 1) * (width - k + 1) if self._head(arch) == "flatten" else c
+        return {
+            "conv.weight": (c, c_in, k, k),
+            "conv.bias": (c,),
+            "fc.weight": (num_classes, n_features),
+            "fc.bias": (num_classes,),
+        }
+
+    def layers(self, arch):
+        return [LayerInfo("conv.weight", "Conv", (1, 2, 3)), LayerInfo("fc.weight", "FC", (1,))]
+
+
+VIT_KEYS = ("d_model", "nhead", "patch", "dim_feedforward")
+
+
+class ViTShapes(FamilyShapes):
+    name = "vit"
+
+    def arch_name(self, arch: Mapping) -> str:
+        d, h, p, f = (arch[k] for k in VIT_KEYS)
+        return f"d{d}-h{h}-p{p}-f{f}"
+
+    @staticmethod
+    def _check(arch: Mapping, input_shape) -> int:
+        """Number of tokens; raises where the arch does not fit the input."""
+        _, height, width = input_shape
+        d, h, p, _ = (arch[k] for k in VIT_KEYS)
+        if d % h:
+            raise ValueError(f"ViT d_model {d} is not divisible by nhead {h}")
+        if height % p or width % p:
+            raise ValueError(f"ViT patch {p} does not tile {height}x{width} images")
+        return (height // p) * (width // p)
+
+    def param_shapes(self, arch, input_shape, num_classes):
+        n_tokens = self._check(arch, input_shape)
+        d, _, p, f = (arch[k] for k in VIT_KEYS)
+        return {
+            "patch.weight": (d, input_shape[0] * p * p),
+            "patch.bias": (d,),
+            "pos_embedding": (n_tokens, d),
+            "encoder.self_attn.in_proj_weight": (3 * d, d),
+            "encoder.self_attn.in_proj_bias": (3 * d,),
+            "encoder.self_attn.out_proj.weight": (d, d),
+            "encoder.self_attn.out_proj.bias": (d,),
+            "encoder.linear1.weight": (f, d),
+            "encoder.linear1.bias": (f,),
+            "encoder.linear2.weight": (d, f),
+            "encoder.linear2.bias": (d,),
+            "encoder.norm1.weight": (d,),
+            "encoder.norm1.bias": (d,),
+            "encoder.norm2.weight": (d,),
+            "encoder.norm2.bias": (d,),
+            "head.weight": (num_classes, d),
+            "head.bias": (num_classes,),
+        }
+
+    def layers(self, arch):
+        return [
+            LayerInfo("encoder.self_attn.in_proj_weight", "attn in", (1,)),
+            LayerInfo("encoder.self_attn.out_proj.weight", "attn out", (1,)),
+            LayerInfo("encoder.linear1.weight", "MLP 1", (1,)),
+            LayerInfo("encoder.linear2.weight", "MLP 2", (1,)),
+            LayerInfo("head.weight", "head", (1,)),
+        ]
+
+    def linear_weights(self, arch):
+        return ("patch.weight", *(layer.param for layer in self.layers(arch)))
+
+
+SHAPES: dict[str, FamilyShapes] = {"dnn": DNNShapes(), "cnn": CNNShapes(), "vit": ViTShapes()}
+
+
+def get_shapes(name: str) -> FamilyShapes:
+    """The architecture side of model ``name`` (what :func:`weightzoo.train.models.get_family`
+    returns, less the computing)."""
+    try:
+        return SHAPES[name]
+    except KeyError:
+        known = ", ".join(sorted(SHAPES))
+        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def check_strategy(name: str, strategy: str) -> None:
+    """``training.strategy`` other than ``auto`` applies to the CNN only."""
+    if name != "cnn" and strategy != "auto":
+        raise ValueError(
+            f"training.strategy {strategy!r} applies to the CNN only; set it to 'auto' for "
+            f"the {name!r} experiments (or in the CNN experiment's own training: block)"
+        )
