@@ -427,6 +427,7 @@ def test_features_are_computed_for_every_stored_epoch(zoo_with_checkpoints):
 
 
 def test_the_rwc_figure_draws_from_the_zoo_and_its_groups(zoo_with_checkpoints, tmp_path):
+    from weightzoo.analysis.figuredata.rwc import rwc_data
     from weightzoo.analysis.groups import assign_groups, write_groups_csv
     from weightzoo.figures import rwc
     from weightzoo.figures.registry import FIGURES
@@ -436,7 +437,8 @@ def test_the_rwc_figure_draws_from_the_zoo_and_its_groups(zoo_with_checkpoints, 
     groups = tmp_path / "groups.csv"
     write_groups_csv(assign_groups(zoo_io.read_zoo(path, weights=()).trials_table(), bands), groups)
     pdf, png = tmp_path / "rwc.pdf", tmp_path / "rwc.png"
-    rwc.make([str(path)], [str(groups)], str(pdf), str(png), number=0)
+    rwc_data(str(path), str(groups), tmp_path / "rwc.parquet")
+    rwc.draw({"data": [str(tmp_path / "rwc.parquet")]}, str(pdf), str(png), number=0)
     assert pdf.stat().st_size > 1000 and png.stat().st_size > 1000
     assert {f.name for f in FIGURES if f.module == "rwc"} == {"rwc_dnn", "rwc_cnn", "rwc_vit"}
 
@@ -467,14 +469,16 @@ def test_layer_order_tau_known_values():
 
 def claim_7(rwc: np.ndarray, archs: np.ndarray, groups=None, **settings) -> pd.DataFrame:
     """Claim 7's rows with the claims module's verdicts (BH over these rows only)."""
-    from weightzoo.analysis import claims
+    from weightzoo.analysis.claims.rows import layer_order_rows
+    from weightzoo.analysis.claims.settings import ClaimSettings
+    from weightzoo.analysis.claims.verdicts import add_verdicts
 
     table = layer_table(rwc, archs)
     table["group"] = "high" if groups is None else np.repeat(groups, rwc.shape[1])
     exp = {"experiment": "dnn_digits", "model": "dnn", "dataset": "digits"}
-    options = claims.ClaimSettings(**{"permutations": 999, "bootstrap": 199, **settings})
-    rows = pd.DataFrame(claims.layer_order_rows(exp, table, options))
-    return claims._verdicts(rows, options)
+    options = ClaimSettings(**{"permutations": 999, "bootstrap": 199, **settings})
+    rows = pd.DataFrame(layer_order_rows(exp, table, options))
+    return add_verdicts(rows, options)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 from test_figures import BANDS, CNN_ARCH, VIT_ARCH, make_arch
 
 from weightzoo.analysis import features as F
+from weightzoo.analysis.figuredata import tables as T
 from weightzoo.analysis.groups import assign_groups, read_groups_csv, write_groups_csv
 from weightzoo.train.models import LayerInfo, get_family
 from weightzoo.zoo.hdf5 import Zoo, write_zoo
@@ -200,9 +201,9 @@ def test_layer_values_pairs_layers_per_trial_and_counts_left_out_trials():
     zoo.archs.append(make_arch((5,), ACCS, 3))  # one hidden layer: FC1, FC2 only
     groups = assign_groups(zoo.trials_table(), BANDS)
     df = F.zoo_features(zoo, groups)
-    assert F.layer_labels(df) == ["FC1", "FC2", "FC3"]
-    assert F.trial_counts(df) == {"non": 4, "low": 2, "mid": 3, "high": 6, "between": 3}
-    values, n_skipped = F.layer_values(df, "strength_mean", ["FC2", "FC3"])
+    assert T.layer_labels(df) == ["FC1", "FC2", "FC3"]
+    assert T.trial_counts(df) == {"non": 4, "low": 2, "mid": 3, "high": 6, "between": 3}
+    values, n_skipped = T.layer_values(df, "strength_mean", ["FC2", "FC3"])
     assert n_skipped == 1  # the NaN trial; the h5 trials have no FC3 and are not counted
     assert len(values) == 11 and list(values.columns[-3:]) == ["FC2", "FC3", "group"]
     row = df[(df["arch"] == "h6-5") & (df["trial_id"] == 0) & (df["state"] == "final")]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import __version__
 from .analysis.groups import ALL_GROUPS, read_groups_csv
-from .data.datasets import IMAGE_SHAPES, NUM_CLASSES
+from .data.catalog import IMAGE_SHAPES, NUM_CLASSES
 from .io import atomic_output
 from .zoo.hdf5 import (
     WEIGHT_SETS,

@@ -8,8 +8,8 @@ rule assign_groups:
     output:
         "results/groups/{experiment}.csv",
     params:
-        bands=lambda wc: EXPERIMENTS[wc.experiment].get("bands"),
-        groups=lambda wc: group_settings(CONFIG, wc.experiment),
+        bands=lambda wc: canonical(EXPERIMENTS[wc.experiment].get("bands")),
+        groups=lambda wc: canonical(group_settings(CONFIG, wc.experiment)),
     log:
         "results/logs/assign_groups/{experiment}.log",
     conda:
@@ -26,7 +26,7 @@ rule table2:
         csv=report(
             "results/tables/table2.csv",
             caption="../report/table2.rst",
-            category="0 Tables",
+            category=SECTIONS["tables"],
             labels={"table": "Table 2"},
         ),
         md="results/tables/table2.md",

@@ -17,12 +17,12 @@ rule claims:
         csv=report(
             "results/claims/claims.csv",
             caption="../report/claims.rst",
-            category="6 Claims tested",
+            category=SECTIONS["claims"],
             labels={"kind": "table"},
         ),
         md="results/claims/claims.md",
     params:
-        claims=CONFIG["claims"],
+        claims=canonical(CONFIG["claims"]),
         accuracy=CONFIG["groups"]["accuracy"],
     log:
         "results/logs/claims/claims.log",
@@ -40,15 +40,18 @@ rule claims:
 rule claims_figure:
     input:
         csv="results/claims/claims.csv",
-        code=package_code("stages.figures", "figures.claims"),
+        code=registry_figure_code("claims"),
     output:
-        pdf="results/claims/claims.pdf",
+        pdf=f"{BY_NAME['claims'].path}.pdf",
         png=report(
-            "results/claims/claims.png",
+            f"{BY_NAME['claims'].path}.png",
             caption="../report/claims_figure.rst",
-            category="6 Claims tested",
+            category=BY_NAME["claims"].section,
             labels={"kind": "figure"},
         ),
+    params:
+        module=BY_NAME["claims"].module,
+        number=BY_NAME["claims"].number,
     log:
         "results/logs/claims/claims_figure.log",
     resources:
@@ -57,4 +60,4 @@ rule claims_figure:
     conda:
         "../../envs/weightzoo.yaml"
     script:
-        "../scripts/claims_figure.py"
+        "../scripts/figure.py"

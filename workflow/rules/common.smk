@@ -12,6 +12,7 @@ from dataclasses import asdict  # noqa: E402
 from weightzoo.codedeps import closure  # noqa: E402
 from weightzoo.config import (  # noqa: E402
     ConfigError,
+    canonical,
     experiment_settings,
     gpus_per_training_job,
     group_settings,
@@ -19,7 +20,12 @@ from weightzoo.config import (  # noqa: E402
     resolve_path,
     validate_config,
 )
-from weightzoo.figures.registry import figures_for  # noqa: E402
+from weightzoo.figures.registry import (  # noqa: E402
+    BY_NAME,
+    DATA_OPTIONS,
+    SECTIONS,
+    figures_for,
+)
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 try:
@@ -37,7 +43,6 @@ FIGURES = figures_for(MODELS)  # {figure name: Figure(module, model)}
 
 TABLE2 = ["results/tables/table2.csv", "results/tables/table2.md"]
 FEATURE_FILES = [f"results/features/{e}.parquet" for e in EXPERIMENTS]
-FIGURE_SOURCES = {"zoo": "results/zoo/{e}.h5", "features": "results/features/{e}.parquet"}
 FIGURE_FILES = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("pdf", "png")]
 
 
@@ -56,23 +61,39 @@ def figure_experiments(wildcards):
     return list(EXPERIMENTS) if model is None else experiments_of(model)
 
 
-def figure_sources(wildcards):
-    """The features tables or the zoos the figure draws from (registry: ``reads``)."""
-    figure = FIGURES[wildcards.figure]
-    pattern = FIGURE_SOURCES[figure.reads]
-    return expand(pattern, e=figure_experiments(wildcards))
-
-
-def figure_groups(wildcards):
-    """Groups files, for figures that draw from zoos (a features table holds the groups)."""
-    if FIGURES[wildcards.figure].reads == "features":
-        return []
-    return expand("results/groups/{e}.csv", e=figure_experiments(wildcards))
+def figure_inputs(wildcards):
+    """What a figure draws from, by the registry's ``reads``: ``{"features": tables}`` or
+    ``{"data": figure data of that kind}``, its experiments in config order."""
+    reads = FIGURES[wildcards.figure].reads
+    if reads == "features":
+        return {"features": expand("results/features/{e}.parquet", e=figure_experiments(wildcards))}
+    pattern = "results/analysis/{kind}/{e}.parquet"
+    return {"data": expand(pattern, kind=reads, e=figure_experiments(wildcards))}
 
 
 def figure_code(wildcards):
-    figure = FIGURES[wildcards.figure]
-    return package_code("stages.figures", f"figures.{figure.module}")
+    return package_code("stages.figures", f"figures.{FIGURES[wildcards.figure].module}")
+
+
+def registry_figure_code(name):
+    """``code`` of the figure rules outside rule figure (claims, predict, early fate)."""
+    return package_code("stages.figures", f"figures.{BY_NAME[name].module}")
+
+
+def figure_data_code(wildcards):
+    return package_code("stages.figuredata", f"analysis.figuredata.{wildcards.kind}")
+
+
+def figure_data_options(wildcards):
+    """The settings of config `figures:` that decide one kind of figure data, as the
+    keywords of its computation (registry DATA_OPTIONS; canonical: only a changed value
+    reruns a job). The KDE subsample of a panel is seeded by its place in the figure: the
+    experiment's row among its model's experiments."""
+    options = {kw: CONFIG["figures"][key] for key, kw in DATA_OPTIONS[wildcards.kind].items()}
+    if wildcards.kind == "weight_kde":
+        model = EXPERIMENTS[wildcards.experiment]["model"]
+        options["row"] = experiments_of(model).index(wildcards.experiment)
+    return canonical(options)
 
 
 def train_job(wildcards):
@@ -80,12 +101,19 @@ def train_job(wildcards):
 
 
 def train_job_dict(wildcards):
-    """The job as plain data (params must be comparable across runs for rerun checks)."""
+    """The job as plain data (params must be comparable across runs for rerun checks; its
+    architecture's keys are sorted, weightzoo.config.canonical)."""
     return asdict(train_job(wildcards))
 
 
 def experiment_settings_dict(experiment):
     return experiment_settings(CONFIG, experiment).as_dict()
+
+
+def training_gpus(wildcards):
+    """The train rule's ``gpu`` resource (resolving ``training.device: auto`` asks torch, in
+    a child process: only when a training job is planned)."""
+    return gpus_per_training_job(CONFIG)
 
 
 def job_files(wildcards):

@@ -1,4 +1,4 @@
-# Stage 5 (issue 9 §3): final test accuracy predicted from weight features, per experiment
+# Stage 5: final test accuracy predicted from weight features, per experiment
 # (HistGradientBoosting + ridge; 5-fold CV and leave-one-architecture-out), one table over
 # all experiments and a predicted-vs-true figure per experiment. docs/predict.md.
 
@@ -6,7 +6,7 @@ PREDICT_FILES = [
     *expand("results/predict/{experiment}.csv", experiment=EXPERIMENTS),
     *expand("results/predict/{experiment}.{ext}", experiment=EXPERIMENTS, ext=("pdf", "png")),
     "results/predict/predict.md",
-    # issue 10 §3: how early a trial's fate shows, per experiment
+    # how early a trial's fate shows, per experiment
     *expand("results/predict/{experiment}.early.csv", experiment=EXPERIMENTS),
     *expand(
         "results/predict/{experiment}.early.{ext}", experiment=EXPERIMENTS, ext=("pdf", "png")
@@ -22,7 +22,7 @@ rule predict:
         results=report(
             "results/predict/{experiment}.csv",
             caption="../report/predict.rst",
-            category="7 Accuracy from weights",
+            category=SECTIONS["predict"],
             labels={"experiment": "{experiment}", "kind": "table"},
         ),
         oof="results/predict/{experiment}.oof.csv",
@@ -58,15 +58,18 @@ rule predict_figure:
     input:
         results="results/predict/{experiment}.csv",
         oof="results/predict/{experiment}.oof.csv",
-        code=package_code("stages.figures", "figures.predict"),
+        code=registry_figure_code("predict"),
     output:
-        pdf="results/predict/{experiment}.pdf",
+        pdf=f"{BY_NAME['predict'].path}.pdf",
         png=report(
-            "results/predict/{experiment}.png",
+            f"{BY_NAME['predict'].path}.png",
             caption="../report/predict_figure.rst",
-            category="7 Accuracy from weights",
+            category=BY_NAME["predict"].section,
             labels={"experiment": "{experiment}", "kind": "figure"},
         ),
+    params:
+        module=BY_NAME["predict"].module,
+        number=BY_NAME["predict"].number,
     log:
         "results/logs/predict_figure/{experiment}.log",
     resources:
@@ -75,7 +78,7 @@ rule predict_figure:
     conda:
         "../../envs/weightzoo.yaml"
     script:
-        "../scripts/predict_figure.py"
+        "../scripts/figure.py"
 
 
 rule predict_early:
@@ -86,7 +89,7 @@ rule predict_early:
         report(
             "results/predict/{experiment}.early.csv",
             caption="../report/predict_early.rst",
-            category="7 Accuracy from weights",
+            category=SECTIONS["predict"],
             labels={"experiment": "{experiment}", "kind": "early table"},
         ),
     params:
@@ -108,15 +111,18 @@ rule predict_early:
 rule predict_early_figure:
     input:
         early="results/predict/{experiment}.early.csv",
-        code=package_code("stages.figures", "figures.early"),
+        code=registry_figure_code("predict_early"),
     output:
-        pdf="results/predict/{experiment}.early.pdf",
+        pdf=f"{BY_NAME['predict_early'].path}.pdf",
         png=report(
-            "results/predict/{experiment}.early.png",
+            f"{BY_NAME['predict_early'].path}.png",
             caption="../report/predict_early_figure.rst",
-            category="7 Accuracy from weights",
+            category=BY_NAME["predict_early"].section,
             labels={"experiment": "{experiment}", "kind": "early figure"},
         ),
+    params:
+        module=BY_NAME["predict_early"].module,
+        number=BY_NAME["predict_early"].number,
     log:
         "results/logs/predict_early_figure/{experiment}.log",
     resources:
@@ -125,4 +131,4 @@ rule predict_early_figure:
     conda:
         "../../envs/weightzoo.yaml"
     script:
-        "../scripts/predict_early_figure.py"
+        "../scripts/figure.py"

@@ -38,7 +38,7 @@ from ..zoo.hdf5 import (
     read_zoo,
     stored_checkpoints,
 )
-from .groups import group_counts
+from .columns import TRIAL_IDENTITY
 from .spectral import SPECTRAL_COLUMNS, empty_spectral, masked_spectral_features
 
 STATES = ("final", "initial")  # every zoo has them; checkpoints add "epoch_<k>"
@@ -76,12 +76,7 @@ FEATURE_COLUMNS = (
 DYNAMICS_COLUMNS = ("rwc", "rwc_mean")
 ACCURACY_COLUMNS = ("final_train_acc", "final_test_acc", "max_train_acc", "max_test_acc")
 IDENTITY_COLUMNS = (
-    "experiment",
-    "model",
-    "dataset",
-    "arch",
-    "arch_index",
-    "trial_id",
+    *TRIAL_IDENTITY,
     "trial",
     "seed",
     "diverged",
@@ -307,7 +302,7 @@ def _trial_identity(zoo: Zoo, groups: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"groups of {zoo.experiment}: a trial (arch, trial_id) is listed twice")
     wanted = {f"{c}_pct": c for c in ACCURACY_COLUMNS}
     looked_up = mine.loc[:, [*keys, "group", "grouped_by", *wanted]].rename(columns=wanted)
-    looked_up["group_rule"] = mine.get("group_rule", "bands")  # "bands" until issue 9 §4
+    looked_up["group_rule"] = mine.get("group_rule", "bands")  # an older groups file: bands
     table = table.drop(columns=[c for c in table if c.startswith(("final_", "max_"))])
     paired = table.merge(looked_up, on=keys, how="left", validate="one_to_one")
     missing = paired["group"].isna()
@@ -465,54 +460,3 @@ def check_columns(df: pd.DataFrame, source) -> None:
             f"{source}: not a features table, columns {missing} missing; rebuild it with "
             "`snakemake results/features/<experiment>.parquet`"
         )
-
-
-def load_tables(
-    sources: Sequence[str | os.PathLike], group_paths: Sequence[str | os.PathLike] = ()
-) -> list[pd.DataFrame]:
-    """One features table per source, in order: a ``.parquet`` file is read; a zoo
-    (``.h5``) has its table computed here, its trials grouped by ``group_paths``."""
-    from .trials import experiment_groups, read_groups
-
-    if not sources:
-        raise ValueError("no features tables or zoo files given")
-    groups = None
-    tables = []
-    for path in sources:
-        if str(path).endswith(".parquet"):
-            tables.append(read_features(path))
-            continue
-        groups = read_groups(group_paths) if groups is None else groups
-        experiment = read_zoo(path, weights=()).experiment
-        mine = experiment_groups(groups, experiment, path, group_paths)
-        tables.append(features_from_file(path, mine))
-    return tables
-
-
-def trial_counts(df: pd.DataFrame) -> dict[str, int]:
-    """Trials per group in a features table (each trial once; every group, 0 if empty)."""
-    return group_counts(df.drop_duplicates(["arch", "trial_id"]))
-
-
-def layer_labels(df: pd.DataFrame) -> list[str]:
-    """The table's layer labels, input side first (union over architectures)."""
-    return list(dict.fromkeys(df.sort_values("layer_index", kind="stable")["layer"]))
-
-
-def layer_values(
-    df: pd.DataFrame, column: str, layers: Sequence[str], state: str = "final"
-) -> tuple[pd.DataFrame, int]:
-    """Per trial, ``column`` of each of ``layers`` (one column per layer) and its ``group``.
-
-    Trials of architectures lacking one of ``layers`` are ignored; trials with a NaN value
-    (non-finite weights) are left out and counted: their number is returned second."""
-    layers = list(layers)
-    rows = df[(df["state"] == state) & df["layer"].isin(layers)]
-    keys = ["arch_index", "trial_id"]
-    has_all = rows.groupby(keys)["layer"].nunique() == len(layers)
-    wide = rows.pivot(index=keys, columns="layer", values=column).reindex(columns=layers)
-    wide = wide[has_all.reindex(wide.index, fill_value=False)]
-    complete = wide.notna().all(axis=1)
-    groups = rows.drop_duplicates(keys).set_index(keys)["group"]
-    kept = wide[complete].join(groups)
-    return kept.reset_index(), int((~complete).sum())

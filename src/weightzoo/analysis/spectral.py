@@ -1,4 +1,4 @@
-"""WeightWatcher's per-layer spectral columns, computed on stacked trials (issue 10 §4).
+"""WeightWatcher's per-layer spectral columns, computed on stacked trials.
 
 WeightWatcher (Martin & Mahoney; the ``weightwatcher`` package, 0.7.7) fits a power law
 to the eigenvalues of ``Wᵀ W`` (the squared singular values of ``W``) of each layer. Its

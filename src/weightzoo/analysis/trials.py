@@ -1,8 +1,7 @@
 """Zoos paired with their accuracy groups, and per-trial arrays computed from their weights.
 
-For what the features table (:mod:`.features`) does not hold: Fig. 1's metric curves,
-Figs 5-7's pooled weight samples and their KDEs, Figs 11-13's t-SNE descriptors and
-embeddings. Everything here computes; :mod:`weightzoo.figures` draws.
+For what the features table (:mod:`.features`) does not hold: the figure data of
+:mod:`.figuredata` (metric curves, pooled weight samples, t-SNE descriptors) start here.
 
 A trial whose weights (of the layers asked for) are not all finite is left out of what
 these functions return, and counted (``n_skipped``) so that a figure can say so.
@@ -19,7 +18,7 @@ import pandas as pd
 from ..train.models import LayerInfo, get_family
 from ..zoo.hdf5 import WEIGHT_SETS, Zoo, read_zoo
 from .features import finite_trials, trial_chunks
-from .groups import ALL_GROUPS, group_counts, read_groups_csv
+from .groups import group_counts, read_groups_csv
 
 WEIGHT_KINDS = ("final", "initial")
 CHUNK_ELEMENTS = 1 << 24  # per-trial work runs in chunks of about this many weights
@@ -121,13 +120,13 @@ class TrialFeatures:
 FeatureFn = Callable[[np.ndarray, LayerInfo], np.ndarray]
 
 
-def _weights(a, which: str) -> dict[str, np.ndarray]:
+def weights_of(a, which: str) -> dict[str, np.ndarray]:
     if which not in WEIGHT_KINDS:
         raise ValueError(f"weights must be one of {WEIGHT_KINDS}, got {which!r}")
     return a.final if which == "final" else a.initial
 
 
-def _finite_rows(arr: np.ndarray) -> np.ndarray:
+def finite_rows(arr: np.ndarray) -> np.ndarray:
     """``[T]``: whether every value of each trial (row along axis 0) is finite, chunk by
     chunk so that the boolean mask of a wide layer never exists for all trials at once."""
     flat = arr.reshape(len(arr), -1)
@@ -162,10 +161,10 @@ def trial_features(
         layers = {li.label: li for li in family.layers(a.arch)}
         if not all(label in layers for label in labels):
             continue
-        weights = _weights(a, which)
+        weights = weights_of(a, which)
         keep = np.ones(a.n_trials, dtype=bool)
         for label in labels:
-            keep &= _finite_rows(weights[layers[label].param])
+            keep &= finite_rows(weights[layers[label].param])
         idx = np.flatnonzero(keep)
         if idx.size == 0:
             n_skipped += a.n_trials
@@ -176,7 +175,7 @@ def trial_features(
         }
         finite = np.ones(idx.size, dtype=bool)
         for label in labels:
-            finite &= _finite_rows(feats[label])
+            finite &= finite_rows(feats[label])
         for label in labels:
             parts[label].append(feats[label][finite])
         groups.append(exp.trial_groups[a.arch_name][idx[finite]])
@@ -184,131 +183,3 @@ def trial_features(
     values = {label: np.concatenate(p) if p else np.empty((0, 0)) for label, p in parts.items()}
     group_arr = np.concatenate(groups) if groups else np.empty(0, dtype=str)
     return TrialFeatures(values, group_arr, n_skipped)
-
-
-def layer_shapes(exp: Experiment, label: str) -> dict[str, tuple[int, ...]]:
-    """Per-trial shape of layer ``label`` in each architecture that has it."""
-    family = get_family(exp.zoo.model)
-    shapes = {}
-    for a in exp.zoo.archs:
-        for li in family.layers(a.arch):
-            if li.label == label:
-                shapes[a.arch_name] = tuple(a.final[li.param].shape[1:])
-    return shapes
-
-
-# -------------------------------------------------------- t-SNE descriptors (Fig. 11)
-
-
-def quantile_descriptor(n_quantiles: int) -> FeatureFn:
-    """Feature function: ``[T, n_quantiles + 2]`` quantiles (at probabilities
-    ``(k + 0.5) / n_quantiles``), mean and std of each trial's weights of a layer."""
-    probs = (np.arange(n_quantiles) + 0.5) / n_quantiles
-
-    def describe(w: np.ndarray, layer: LayerInfo) -> np.ndarray:
-        flat = w.reshape(len(w), -1).astype(np.float64)
-        if len(flat) == 0:
-            return np.empty((0, n_quantiles + 2))
-        q = np.quantile(flat, probs, axis=1).T
-        return np.column_stack([q, flat.mean(axis=1), flat.std(axis=1)])
-
-    return describe
-
-
-def raw_descriptor(w: np.ndarray, layer: LayerInfo) -> np.ndarray:
-    """Feature function: the flattened weights ``[T, size]``."""
-    return w.reshape(len(w), -1)
-
-
-def check_raw_shapes(experiments: Sequence[Experiment]) -> None:
-    """``descriptor="raw"`` needs one layer shape per (experiment, layer); raise otherwise."""
-    for exp in experiments:
-        for label in exp.layer_labels():
-            shapes = layer_shapes(exp, label)
-            if len(set(shapes.values())) > 1:
-                listed = ", ".join(f"{a}: {s}" for a, s in shapes.items())
-                raise ValueError(
-                    f"descriptor='raw' needs all trials of a layer to share its shape, but "
-                    f"{exp.name} layer {label} has shapes {listed}; use descriptor='quantiles' "
-                    "(fixed length, permutation-invariant) or one architecture per zoo"
-                )
-
-
-def embed(x: np.ndarray, seed: int, perplexity: float, max_iter: int, pca_dims: int) -> np.ndarray:
-    """2-D t-SNE of the rows of ``x`` (PCA first when ``x`` has more than ``pca_dims`` columns)."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
-    if x.shape[1] > pca_dims:
-        x = PCA(n_components=min(pca_dims, *x.shape), random_state=seed).fit_transform(x)
-    tsne = TSNE(
-        n_components=2,
-        perplexity=min(perplexity, (len(x) - 1) / 3),
-        init="pca",
-        learning_rate="auto",
-        max_iter=max_iter,
-        random_state=seed,
-    )
-    return tsne.fit_transform(x)
-
-
-# ------------------------------------------------- weight samples and KDEs (Fig. 5)
-
-
-def sample_group_weights(
-    exp: Experiment, label: str, rng: np.random.Generator, max_samples: int, which: str = "final"
-) -> tuple[dict[str, np.ndarray], int]:
-    """Per group, a uniform random subsample (without replacement, at most ``max_samples``)
-    of all weights of layer ``label`` pooled over the group's trials; trials with
-    non-finite weights are left out (their number is returned second)."""
-    family = get_family(exp.zoo.model)
-    rows: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {g: [] for g in ALL_GROUPS}
-    n_skipped = 0
-    for a in exp.zoo.archs:
-        layer = next((li for li in family.layers(a.arch) if li.label == label), None)
-        if layer is None:
-            continue
-        flat = _weights(a, which)[layer.param].reshape(a.n_trials, -1)
-        finite = _finite_rows(flat)
-        n_skipped += int((~finite).sum())
-        for g in ALL_GROUPS:
-            idx = np.flatnonzero(finite & (exp.trial_groups[a.arch_name] == g))
-            if idx.size:
-                rows[g].append((flat, idx))
-    return {g: _sample_rows(blocks, rng, max_samples) for g, blocks in rows.items()}, n_skipped
-
-
-def _sample_rows(
-    blocks: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, max_samples: int
-) -> np.ndarray:
-    """Sample entries uniformly from the rows ``idx`` of each 2-D ``flat`` without copying."""
-    if not blocks:
-        return np.empty(0)
-    block_of = np.concatenate([np.full(len(idx), b) for b, (_, idx) in enumerate(blocks)])
-    row_of = np.concatenate([idx for _, idx in blocks])
-    sizes = np.concatenate([np.full(len(idx), flat.shape[1]) for flat, idx in blocks])
-    ends = np.cumsum(sizes)
-    total = int(ends[-1])
-    if total > max_samples:
-        picks = np.sort(rng.choice(total, size=max_samples, replace=False))
-    else:
-        picks = np.arange(total)
-    which_row = np.searchsorted(ends, picks, side="right")
-    offsets = picks - (ends[which_row] - sizes[which_row])
-    out = np.empty(len(picks))
-    for b, (flat, _) in enumerate(blocks):
-        sel = block_of[which_row] == b
-        out[sel] = flat[row_of[which_row[sel]], offsets[sel]]
-    return out
-
-
-def kde_curve(values: np.ndarray, grid: np.ndarray) -> np.ndarray | None:
-    """Density on ``grid``, or None where a KDE is undefined (< 2 or identical values)."""
-    if values.size < 2 or np.ptp(values) == 0:
-        return None
-    from scipy.stats import gaussian_kde
-
-    try:
-        return gaussian_kde(values)(grid)
-    except (np.linalg.LinAlgError, ValueError):
-        return None

@@ -1,14 +1,9 @@
-"""The paper's figures, one module per figure (``figNN_<name>.py``).
+"""The figures, one module per figure (or per figure drawn for each model family).
 
-Each module exposes ``make(zoo_paths, group_paths, out_pdf, out_png, **options)`` and
-writes a PDF and a PNG atomically. Figures are drawn with :class:`matplotlib.figure.Figure`
-directly (no pyplot state, no GUI backend), so they run headless and in parallel.
+Every module exposes ``draw(inputs, out_pdf, out_png, *, number, ...)``: ``inputs`` maps
+an input name to its files (analysis outputs on disk, :mod:`.registry` says which), and
+the figure is written as PDF and PNG atomically. Modules only draw: what they show is
+computed by :mod:`weightzoo.analysis`. :mod:`.registry` lists every figure. Figures use
+:class:`matplotlib.figure.Figure` directly (no pyplot state, no GUI backend), so they run
+headless and in parallel.
 """
-
-FIGURE_MODULES = (
-    "fig01_convergence",
-    "fig02_weight_stats",
-    "fig05_weight_kde",
-    "fig08_node_strength",
-    "fig11_tsne",
-)

@@ -10,14 +10,16 @@ trials). The numbers come from :mod:`weightzoo.analysis.claims` alone.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch, Rectangle
 
-from ..analysis.claims import SCOPES, column_order, test_rows
-from .common import experiment_title, save_figure, set_titles
-from .common import new_figure as _new_figure
+from ..analysis.claims.definitions import SCOPES
+from ..analysis.claims.files import read_claims
+from ..analysis.claims.grid import column_order, test_rows
+from .common import experiment_title, finish, new_figure
 
 VERDICT_COLORS = {
     "supported": "#1b7837",
@@ -68,13 +70,20 @@ def draw_experiment(ax, df: pd.DataFrame, title: str) -> None:
         side.set_visible(False)
 
 
-def make(table: pd.DataFrame, out_pdf: str | os.PathLike, out_png: str | os.PathLike) -> None:
-    """Draw the verdict grid of every experiment in ``table`` (the claims CSV)."""
+def draw(
+    inputs: Mapping[str, Sequence[str]], out_pdf: str, out_png: str, *, number: int = 0
+) -> None:
+    """Draw the verdict grid of the claims table ``inputs["claims"]`` (one CSV)."""
+    draw_table(read_claims(inputs["claims"][0]), out_pdf, out_png)
+
+
+def draw_table(table: pd.DataFrame, out_pdf: str | os.PathLike, out_png: str | os.PathLike) -> None:
+    """Draw the verdict grid of every experiment in ``table`` (the claims CSV, read)."""
     experiments = list(dict.fromkeys(table["experiment"])) or ["(none)"]
     n_cols = max(
         (len(column_order(table[table["experiment"] == e])) for e in experiments), default=1
     )
-    fig, axes = _new_figure(len(experiments), 1, panel_size=(4.4 + 0.5 * n_cols, 3.4))
+    fig, axes = new_figure(len(experiments), 1, panel_size=(4.4 + 0.5 * n_cols, 3.4))
     for ax, experiment in zip(axes[:, 0], experiments, strict=True):
         df = table[table["experiment"] == experiment]
         if df.empty:
@@ -89,7 +98,7 @@ def make(table: pd.DataFrame, out_pdf: str | os.PathLike, out_png: str | os.Path
     axes[0, 0].legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False
     )
-    set_titles(
+    finish(
         fig,
         "The paper's claims, tested (high vs low/mid trials)",
         "Each cell: left half pooled over architectures, right half within architecture "
@@ -97,5 +106,6 @@ def make(table: pd.DataFrame, out_pdf: str | os.PathLike, out_png: str | os.Path
         "Benjamini-Hochberg q < alpha and the 95 % bootstrap CI on the expected / other side "
         "of 0; otherwise inconclusive. Columns: layers, then consecutive layer pairs "
         "(claim 5a) and final layer vs the others (claim 3). Numbers: results/claims/claims.csv.",
+        {},  # the claims table does not record the group rules
+        (out_pdf, out_png),
     )
-    save_figure(fig, out_pdf, out_png)

@@ -1,7 +1,7 @@
 """What every figure shares in style: group colours, legends, panel notes, saving.
 
-What figures draw is computed in :mod:`weightzoo.analysis` (the features table, per-trial
-arrays, weight samples); this module only decides how it looks.
+What figures draw is computed in :mod:`weightzoo.analysis` (the features tables and the
+figure data files); this module only decides how it looks.
 
 Conventions of all figures:
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import matplotlib
 
@@ -82,28 +82,121 @@ def new_figure(nrows: int, ncols: int, panel_size: tuple[float, float] = (3.6, 3
     return fig, axes
 
 
-_GROUP_RULES: dict[str, str] = {}  # experiment -> group rule, for captions (draw_figure sets)
+def panel_grid(
+    rows: Sequence[Sequence[object]],
+    draw_panel: Callable[[Axes, int, object], None],
+    missing: str = "no such layer",
+    panel_size: tuple[float, float] = (3.6, 3.0),
+):
+    """The dataset x layer grid: one row of panels per entry of ``rows`` (an experiment's
+    layers, or pairs of layers), as many columns as the longest row.
+    ``draw_panel(ax, i, cell)`` draws the cell of row ``i``; where a row is shorter the
+    panel says ``missing``. Returns the figure and its axes."""
+    fig, axes = new_figure(len(rows), max(1, max((len(r) for r in rows), default=1)), panel_size)
+    for i, cells in enumerate(rows):
+        for j in range(axes.shape[1]):
+            if j < len(cells):
+                draw_panel(axes[i, j], i, cells[j])
+            else:
+                note_panel(axes[i, j], missing)
+    return fig, axes
 
 
-def state_group_rules(rules: Mapping[str, str]) -> None:
-    """Name these rules (experiment -> ``bands`` / ``relative``) in every caption that
-    :func:`set_titles` writes from now on (:func:`weightzoo.stages.figures.draw_figure`
-    calls it)."""
-    _GROUP_RULES.clear()
-    _GROUP_RULES.update(rules)
-
-
-def set_titles(
-    fig: Figure, title: str, caption: str, group_rules: Mapping[str, str] | None = None
+def draw_grid(
+    rows: Sequence[Sequence[object]],
+    draw_panel: Callable[[Axes, int, object], None],
+    counts: Sequence[dict[str, int]],
+    out: tuple[str | os.PathLike, str | os.PathLike],
+    *,
+    title: str,
+    caption: str,
+    group_rules: Mapping[str, str],
+    missing: str = "no such layer",
+    marker: str = "o",
+    dpi: int = DPI,
 ) -> None:
+    """A dataset x layer figure, drawn and saved: :func:`panel_grid` of ``rows`` and
+    ``draw_panel``, the group legend of each row's experiment (``counts``: its trials per
+    group, one per row) in its first panel, then :func:`finish` to ``out`` = (PDF, PNG)."""
+    fig, axes = panel_grid(rows, draw_panel, missing)
+    for row, row_counts in zip(axes, counts, strict=True):
+        add_group_legend(row[0], row_counts, marker)
+    finish(fig, title, caption, group_rules, out, dpi)
+
+
+def draw_layer_grid(
+    experiments: Sequence,
+    draw_panel: Callable[[Axes, object, str], None],
+    out: tuple[str | os.PathLike, str | os.PathLike],
+    *,
+    title: str,
+    caption: str,
+    group_rules: Mapping[str, str],
+    marker: str = "o",
+    dpi: int = DPI,
+) -> None:
+    """:func:`draw_grid` of figure data (``experiments``: one
+    :class:`~weightzoo.analysis.figuredata.store.FigureData` per row, its layers the
+    columns); ``draw_panel(ax, experiment, label)`` draws a panel. The title ends with the
+    model families shown."""
+    draw_grid(
+        [e.layers for e in experiments],
+        lambda ax, i, label: draw_panel(ax, experiments[i], label),
+        [e.counts for e in experiments],
+        out,
+        title=f"{title}, {figure_models(e.model for e in experiments)}",
+        caption=caption,
+        group_rules=group_rules,
+        marker=marker,
+        dpi=dpi,
+    )
+
+
+def panel_title(ax: Axes, dataset: str, what: str) -> None:
+    """``F-MNIST — FC1``: a grid panel's title, its dataset and what it shows."""
+    ax.set_title(f"{dataset_label(dataset)} — {what}", fontsize=10)
+
+
+def layer_panel(ax: Axes, data, label: str) -> Mapping | None:
+    """Title the panel of layer ``label`` of one experiment's figure data ``data`` (a
+    :class:`~weightzoo.analysis.figuredata.store.FigureData`) and return what the data
+    says of the panel; None where that is a note why it is empty (then shown instead)."""
+    panel = data.panel(label)
+    panel_title(ax, data.dataset, label)
+    if panel["note"]:
+        note_panel(ax, panel["note"])
+        return None
+    return panel
+
+
+def label_axes(ax: Axes, xlabel: str, ylabel: str, n_skipped: int = 0) -> None:
+    """Axis labels, and the corner note on trials left out (:func:`note_skipped`)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    note_skipped(ax, n_skipped)
+
+
+def set_titles(fig: Figure, title: str, caption: str, group_rules: Mapping[str, str]) -> None:
     """Suptitle naming the figure like the paper, and a wrapped caption below the panels
-    that ends with the rule that made the groups (``group_rules``; default: the ones
-    given to :func:`state_group_rules`)."""
-    rules = _GROUP_RULES if group_rules is None else group_rules
-    caption = f"{caption} {describe_group_rules(rules)}".strip()
+    that ends with the rule that made the groups (``group_rules``: experiment -> rule;
+    empty: no such sentence)."""
+    caption = f"{caption} {describe_group_rules(group_rules)}".strip()
     fig.suptitle(title, fontsize=12)
     width_chars = max(60, int(fig.get_figwidth() * 15))
     fig.supxlabel(textwrap.fill(caption, width_chars), fontsize=8)
+
+
+def finish(
+    fig: Figure,
+    title: str,
+    caption: str,
+    group_rules: Mapping[str, str],
+    out: tuple[str | os.PathLike, str | os.PathLike],
+    dpi: int = DPI,
+) -> None:
+    """:func:`set_titles`, then :func:`save_figure` to ``out`` = (PDF, PNG)."""
+    set_titles(fig, title, caption, group_rules)
+    save_figure(fig, *out, dpi)
 
 
 def marker_size(n: int) -> float:

@@ -1,17 +1,19 @@
-"""How early a trial's fate shows (issue 10 §3): held-out R² and Kendall's τ of the final
+"""How early a trial's fate shows: held-out R² and Kendall's τ of the final
 test accuracy, and ROC AUC of "ends in the high group", predicted from the weights of each
 stored epoch, for one experiment. Drawing only: every number is read from the
-``<experiment>.early.csv`` that :func:`weightzoo.analysis.predict.predict_early` wrote.
+``<experiment>.early.csv`` that :func:`weightzoo.analysis.predict.early.predict_early` wrote.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ..analysis.predict import read_early
-from .common import experiment_title, new_figure, note_panel, save_figure, set_titles
+from ..analysis.predict.files import read_early
+from .common import experiment_title, finish, new_figure, note_panel
 
 PANELS = (  # (target, metric, y label, chance level)
     ("accuracy", "r2", "R² of final test accuracy", 0.0),
@@ -63,8 +65,12 @@ def _panel(ax: Axes, table: pd.DataFrame, x: dict, target, metric, label, chance
     ax.legend(fontsize=6, loc="lower right")
 
 
-def make(early_path, out_pdf, out_png, dpi: int = 150) -> None:
-    """Draw the metric-vs-epoch figure of one experiment's early-prediction table."""
+def draw(
+    inputs: Mapping[str, Sequence[str]], out_pdf: str, out_png: str, *, number=0, dpi=150
+) -> None:
+    """Draw the metric-vs-epoch figure of one experiment's early-prediction table
+    (``inputs["early"]``: its CSV)."""
+    early_path = inputs["early"][0]
     table = read_early(early_path)
     if table.empty:
         raise ValueError(f"{early_path}: no early-prediction rows to draw")
@@ -73,7 +79,7 @@ def make(early_path, out_pdf, out_png, dpi: int = 150) -> None:
     fig, axes = new_figure(1, len(PANELS), (3.6, 3.2))
     for ax, panel in zip(axes[0], PANELS, strict=True):
         _panel(ax, table, x, *panel)
-    set_titles(
+    finish(
         fig,
         f"How early a trial's fate shows, {experiment_title(first['model'], first['dataset'])}",
         "Each point: a model fitted on the per-layer statistics of the weights at that epoch "
@@ -81,6 +87,7 @@ def make(early_path, out_pdf, out_png, dpi: int = 150) -> None:
         "architecture out). Left, middle: the final test accuracy (HGB, ridge), R² and "
         "Kendall's τ; right: whether the trial ends in the high group (HGB, logistic), "
         "ROC AUC. Dotted line: chance.",
-        group_rules={},
+        {},
+        (out_pdf, out_png),
+        dpi,
     )
-    save_figure(fig, out_pdf, out_png, dpi)

@@ -13,24 +13,13 @@ Drawn from the features table (``strength_mean`` / ``strength_median``; ``docs/f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ..analysis.features import layer_labels, layer_values, load_tables, trial_counts
-from .common import (
-    DPI,
-    add_group_legend,
-    dataset_label,
-    figure_models,
-    new_figure,
-    note_panel,
-    note_skipped,
-    save_figure,
-    scatter_by_group,
-    set_titles,
-)
+from ..analysis.figuredata import tables as T
+from . import common as c
 
 REDUCTIONS = ("mean", "median")
 
@@ -39,25 +28,24 @@ def _panel(
     ax: Axes, table: pd.DataFrame, pair: tuple[str, str], reduce: str, which: str, log: bool
 ) -> None:
     first, second = pair
-    values, n_skipped = layer_values(table, f"strength_{reduce}", pair, which)
-    ax.set_title(f"{dataset_label(table['dataset'].iat[0])} — {first} vs {second}", fontsize=10)
+    values, n_skipped = T.layer_values(table, f"strength_{reduce}", pair, which)
+    c.panel_title(ax, table["dataset"].iat[0], f"{first} vs {second}")
     if values.empty:
-        note_panel(ax, f"no trials with finite {first} and {second} weights")
+        c.note_panel(ax, f"no trials with finite {first} and {second} weights")
         return
-    scatter_by_group(
+    c.scatter_by_group(
         ax, values[first].to_numpy(), values[second].to_numpy(), values["group"].to_numpy()
     )
     if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
-    ax.set_xlabel(f"{reduce} node strength {first}")
-    ax.set_ylabel(f"{reduce} node strength {second}")
-    note_skipped(ax, n_skipped)
+    c.label_axes(
+        ax, f"{reduce} node strength {first}", f"{reduce} node strength {second}", n_skipped
+    )
 
 
-def make(
-    sources: Sequence[str],
-    group_paths: Sequence[str],
+def draw(
+    inputs: Mapping[str, Sequence[str]],
     out_pdf: str,
     out_png: str,
     *,
@@ -65,32 +53,28 @@ def make(
     reduce: str = "mean",
     log_axes: bool = False,
     weights: str = "final",
-    dpi: int = DPI,
+    dpi: int = c.DPI,
 ) -> None:
-    """Draw Fig. 8 for the experiments of one model family (rows) and layer pairs (columns).
+    """Draw Fig. 8 from the features tables ``inputs["features"]`` of one model family's
+    experiments (rows) and their pairs of consecutive layers (columns).
 
-    ``sources``: features tables (``.parquet``), or zoos (``.h5``) whose table is computed
-    here from them and ``group_paths``; ``reduce``: ``mean`` or ``median`` node strength
-    per trial and layer; ``log_axes``: log x and y; ``weights``: ``final`` or ``initial``.
+    ``reduce``: ``mean`` or ``median`` node strength per trial and layer; ``log_axes``: log
+    x and y; ``weights``: ``final`` or ``initial``.
     """
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
-    tables = load_tables(sources, group_paths)
-    pairs = [list(zip(x[:-1], x[1:], strict=True)) for x in (layer_labels(t) for t in tables)]
-    fig, axes = new_figure(len(tables), max(1, max(len(p) for p in pairs)))
-    for i, (table, table_pairs) in enumerate(zip(tables, pairs, strict=True)):
-        for j in range(axes.shape[1]):
-            if j < len(table_pairs):
-                _panel(axes[i, j], table, table_pairs[j], reduce, weights, log_axes)
-            else:
-                note_panel(axes[i, j], "no such pair of layers")
-        add_group_legend(axes[i, 0], trial_counts(table))
-    set_titles(
-        fig,
-        f"Fig. {number} — node strength of consecutive layers, "
-        f"{figure_models(t['model'].iat[0] for t in tables)}",
-        f"Node strength s_i = Σ_j |w_ij| over incoming {weights} weights. Widths differ "
-        f"across trials, so each trial is one dot: its {reduce} node strength in layer l (x) "
-        "vs layer l+1 (y), coloured by accuracy group.",
+    tables = T.read_tables(inputs["features"])
+    c.draw_grid(
+        [list(zip(x[:-1], x[1:], strict=True)) for x in map(T.layer_labels, tables)],
+        lambda ax, i, pair: _panel(ax, tables[i], pair, reduce, weights, log_axes),
+        [T.trial_counts(t) for t in tables],
+        (out_pdf, out_png),
+        title=f"Fig. {number} — node strength of consecutive layers, "
+        f"{c.figure_models(t['model'].iat[0] for t in tables)}",
+        caption=f"Node strength s_i = Σ_j |w_ij| over incoming {weights} weights. Widths "
+        f"differ across trials, so each trial is one dot: its {reduce} node strength in "
+        "layer l (x) vs layer l+1 (y), coloured by accuracy group.",
+        group_rules=T.group_rules(tables),
+        missing="no such pair of layers",
+        dpi=dpi,
     )
-    save_figure(fig, out_pdf, out_png, dpi)

@@ -1,4 +1,4 @@
-"""Predicted vs true final test accuracy of one experiment (issue 9 §3), drawn from the
+"""Predicted vs true final test accuracy of one experiment, drawn from the
 out-of-fold predictions that :mod:`weightzoo.analysis.predict` saved: columns = the three
 inputs (final weights, final weights + spectra, architecture, initial weights), rows = 5-fold CV and
 leave-one-architecture-out; one dot per trial, coloured by accuracy group, the diagonal
@@ -7,22 +7,15 @@ is a perfect prediction. Drawing only: every number shown is read from the files
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
 from ..analysis.groups import group_counts
-from ..analysis.predict import FEATURE_SETS, VALIDATIONS, read_oof, read_results
-from .common import (
-    add_group_legend,
-    dataset_label,
-    model_label,
-    new_figure,
-    note_panel,
-    save_figure,
-    scatter_by_group,
-    set_titles,
-)
+from ..analysis.predict.files import FEATURE_SETS, VALIDATIONS, read_oof, read_results
+from . import common as c
 
 FEATURE_TITLES = {
     "final_weights": "final weights",
@@ -41,10 +34,10 @@ def _panel(ax: Axes, points: pd.DataFrame, row: pd.Series | None, title: str) ->
     ax.set_title(title, fontsize=9)
     if row is None or row["status"] != "ok" or points.empty:
         reason = "not computed" if row is None else row["reason"] or "no predictions"
-        note_panel(ax, f"skipped: {reason}")
+        c.note_panel(ax, f"skipped: {reason}")
         return
     true, predicted = points["true"].to_numpy(float), points["predicted"].to_numpy(float)
-    scatter_by_group(ax, true, predicted, points["group"].to_numpy(dtype=str))
+    c.scatter_by_group(ax, true, predicted, points["group"].to_numpy(dtype=str))
     lo = float(np.nanmin([true.min(), predicted.min()]))
     hi = float(np.nanmax([true.max(), predicted.max()]))
     ax.plot([lo, hi], [lo, hi], color="0.3", linewidth=0.8, linestyle="--")
@@ -68,13 +61,23 @@ def _rule_of(oof: pd.DataFrame) -> str:
     return ",".join(rules)
 
 
-def make(results_path, oof_path, out_pdf, out_png, *, regressor: str = "hgb", dpi=150) -> None:
-    """Draw the predicted-vs-true figure of one experiment's predictor files."""
-    results, oof = read_results(results_path), read_oof(oof_path)
+def draw(
+    inputs: Mapping[str, Sequence[str]],
+    out_pdf: str,
+    out_png: str,
+    *,
+    number: int = 0,
+    regressor: str = "hgb",
+    dpi: int = 150,
+) -> None:
+    """Draw the predicted-vs-true figure of one experiment's predictor files
+    (``inputs["results"]``: its scores CSV, ``inputs["oof"]``: its out-of-fold CSV)."""
+    results_path = inputs["results"][0]
+    results, oof = read_results(results_path), read_oof(inputs["oof"][0])
     if results.empty:
         raise ValueError(f"{results_path}: no predictor results to draw")
     first = results.iloc[0]
-    fig, axes = new_figure(len(VALIDATIONS), len(FEATURE_SETS), (3.4, 3.1))
+    fig, axes = c.new_figure(len(VALIDATIONS), len(FEATURE_SETS), (3.4, 3.1))
     mine = oof[oof["regressor"] == regressor]
     counts = None
     for i, validation in enumerate(VALIDATIONS):
@@ -94,9 +97,9 @@ def make(results_path, oof_path, out_pdf, out_png, *, regressor: str = "hgb", dp
                 f"{FEATURE_TITLES[feature_set]} — {VALIDATION_TITLES[validation]}",
             )
     if counts is not None:
-        add_group_legend(axes[0, 0], counts)
-    name = f"{model_label(first['model'])} {dataset_label(first['dataset'])}"
-    set_titles(
+        c.add_group_legend(axes[0, 0], counts)
+    name = f"{c.model_label(first['model'])} {c.dataset_label(first['dataset'])}"
+    c.finish(
         fig,
         f"Final test accuracy predicted from weights, {name} ({regressor.upper()})",
         "One dot per trial: its true final test accuracy (x) and the prediction of a model "
@@ -107,6 +110,7 @@ def make(results_path, oof_path, out_pdf, out_png, *, regressor: str = "hgb", dp
         "Rows: 5-fold cross-validation, leave one architecture out (the held-out width was "
         "never seen). τ = Kendall's τ; τ within arch = τ inside each architecture, "
         "weighted by its trials.",
-        group_rules={str(first["experiment"]): _rule_of(oof)},
+        {str(first["experiment"]): _rule_of(oof)},
+        (out_pdf, out_png),
+        dpi,
     )
-    save_figure(fig, out_pdf, out_png, dpi)

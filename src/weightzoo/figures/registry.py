@@ -1,10 +1,16 @@
-"""Which figure of the paper is drawn by which module, for which model family, from what.
+"""Every figure the workflow draws, what it reads, and the report's sections.
 
-The workflow makes one target per entry: ``results/figures/<name>.pdf`` and ``.png``.
-Names map one-to-one to the paper's figure numbers. ``reads`` says what the figure job
-gets as its first input: ``"features"`` tables (``results/features/*.parquet``) or
-``"zoo"`` files with their groups; ``analysis`` lists the package files of
-:mod:`weightzoo.analysis` the module imports (inputs of its job: editing one redraws it).
+One table, :data:`REGISTRY`: the paper's Figs 1-13, the RWC figures, the claims summary,
+and the per-experiment predictor and early-fate figures. Each entry names its module of
+:mod:`weightzoo.figures` (every module has ``draw(inputs, out_pdf, out_png, *, number)``),
+what the figure reads (``reads``: the key of its inputs, :data:`READS`) and where it is
+written (``output``, without extension). Figures only draw: what they read is an
+analysis output on disk (features tables, the figure data of
+:mod:`weightzoo.analysis.figuredata`, claims and predictor CSVs).
+
+The workflow's rule ``figure`` draws the entries written under ``results/figures/``
+(:data:`FIGURES`); rules ``claims_figure``, ``predict_figure`` and ``predict_early_figure``
+the others. This module imports nothing heavy: the Snakefile reads it to build the DAG.
 """
 
 from __future__ import annotations
@@ -12,17 +18,61 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+FIGURE_DIR = "results/figures"
+
+# The HTML report's categories, numbered once each in this order (every report() output
+# of the workflow takes its category from here).
+_SECTION_TITLES = (
+    ("tables", "Tables"),
+    ("convergence", "Convergence"),
+    ("weight_stats", "Weight statistics"),
+    ("weight_kde", "Weight distributions"),
+    ("node_strength", "Node strength"),
+    ("tsne", "Weight space (t-SNE)"),
+    ("rwc", "Training dynamics"),
+    ("claims", "Claims tested"),
+    ("predict", "Accuracy from weights"),
+)
+SECTIONS = {key: f"{i} {title}" for i, (key, title) in enumerate(_SECTION_TITLES)}
+
+# What a figure reads -> the input name of its draw(): the features tables of its
+# experiments, one kind of figure data per experiment (results/analysis/<kind>/), or the
+# claims / predictor outputs. The keys among DATA_OPTIONS are figure-data kinds.
+READS = {
+    "features": "features",
+    "convergence": "data",
+    "weight_kde": "data",
+    "tsne": "data",
+    "rwc": "data",
+    "claims": "claims",
+    "predict": "predict",
+    "early": "early",
+}
+
+# Figure-data kind -> {config `figures:` key: keyword of its computation}: the settings
+# that decide its numbers (the figure_data rule's params; the figures have none).
+DATA_OPTIONS = {
+    "convergence": {},
+    "weight_kde": {"kde_max_points": "max_samples", "seed": "seed"},
+    "tsne": {"tsne_descriptor": "descriptor", "n_quantiles": "n_quantiles", "seed": "seed"},
+    "rwc": {},
+}
+
 
 @dataclass(frozen=True)
 class Figure:
-    name: str  # file stem under results/figures/
-    module: str  # module of weightzoo.figures with make(...)
-    model: str | None  # the model family it shows; None = every experiment (Fig. 1)
+    name: str  # the registry's key; the file stem for figures under results/figures/
+    module: str  # module of weightzoo.figures with draw(inputs, out_pdf, out_png, *, number)
+    model: str | None  # the model family it shows; None: every experiment (or each one)
     number: int  # the paper's figure number, shown in the title; 0: not in the paper
-    reads: str = "zoo"  # "zoo" (zoo + groups files) or "features" (features tables)
-    analysis: tuple[str, ...] = ("analysis/trials.py", "analysis/features.py")
-    section: str = ""  # the HTML report's category (a section of the paper)
+    reads: str  # a key of READS
+    section: str = ""  # the HTML report's category (SECTIONS)
     caption: str = ""  # one-paragraph caption for the HTML report (reST)
+    output: str = ""  # path without extension ({experiment}: one per experiment)
+
+    @property
+    def path(self) -> str:
+        return self.output or f"{FIGURE_DIR}/{self.name}"
 
 
 # What each analysis draws, as the report's caption says it (the PDF/PNG carry their own,
@@ -50,26 +100,17 @@ CAPTIONS = {
         "2020), median and interquartile band per accuracy group; rows are datasets."
     ),
 }
-SECTIONS = {
-    "convergence": "1 Convergence",
-    "weight_stats": "2 Weight statistics",
-    "weight_kde": "3 Weight distributions",
-    "node_strength": "4 Node strength",
-    "tsne": "5 Weight space (t-SNE)",
-    "rwc": "7 Training dynamics",
-}
+MODELS = ("dnn", "cnn", "vit")
 
-
-DYNAMICS_CODE = ("analysis/dynamics.py", "dynamics.py")
-
-FIGURES = (
+REGISTRY = (
     Figure(
         "fig01_convergence",
         "fig01_convergence",
         None,
         1,
-        section=SECTIONS["convergence"],
-        caption=CAPTIONS["convergence"],
+        "convergence",
+        SECTIONS["convergence"],
+        CAPTIONS["convergence"],
     ),
     # the paper's figures 2-13: four analyses, each drawn for DNN, CNN and ViT in turn
     *(
@@ -79,17 +120,16 @@ FIGURES = (
             model,
             number,
             reads,
-            ("analysis/features.py",) if reads == "features" else Figure.analysis,
-            section=SECTIONS[analysis],
-            caption=f"{model.upper()}. {CAPTIONS[analysis]}",
+            SECTIONS[analysis],
+            f"{model.upper()}. {CAPTIONS[analysis]}",
         )
         for first, analysis, module, reads in (
             (2, "weight_stats", "fig02_weight_stats", "features"),
-            (5, "weight_kde", "fig05_weight_kde", "zoo"),
+            (5, "weight_kde", "fig05_weight_kde", "weight_kde"),
             (8, "node_strength", "fig08_node_strength", "features"),
-            (11, "tsne", "fig11_tsne", "zoo"),
+            (11, "tsne", "fig11_tsne", "tsne"),
         )
-        for number, model in enumerate(("dnn", "cnn", "vit"), start=first)
+        for number, model in enumerate(MODELS, start=first)
     ),
     # beyond the paper: RWC per layer over epochs (Agrawal et al. 2020), from the zoo's
     # recorded layer dynamics (docs/dynamics.md)
@@ -99,18 +139,41 @@ FIGURES = (
             "rwc",
             model,
             0,
-            "zoo",
-            (*Figure.analysis, *DYNAMICS_CODE),
-            section=SECTIONS["rwc"],
-            caption=f"{model.upper()}. {CAPTIONS['rwc']}",
+            "rwc",
+            SECTIONS["rwc"],
+            f"{model.upper()}. {CAPTIONS['rwc']}",
         )
-        for model in ("dnn", "cnn", "vit")
+        for model in MODELS
+    ),
+    # the other stages' figures, each with its own rule
+    Figure(
+        "claims", "claims", None, 0, "claims", SECTIONS["claims"], output="results/claims/claims"
+    ),
+    Figure(
+        "predict",
+        "predict",
+        None,
+        0,
+        "predict",
+        SECTIONS["predict"],
+        output="results/predict/{experiment}",
+    ),
+    Figure(
+        "predict_early",
+        "early",
+        None,
+        0,
+        "early",
+        SECTIONS["predict"],
+        output="results/predict/{experiment}.early",
     ),
 )
-PAPER_FIGURES = tuple(f for f in FIGURES if f.number > 0)
+BY_NAME = {f.name: f for f in REGISTRY}
+FIGURES = tuple(f for f in REGISTRY if not f.output)  # drawn by rule figure
+PAPER_FIGURES = tuple(f for f in REGISTRY if f.number > 0)
 
 
 def figures_for(models: Iterable[str]) -> dict[str, Figure]:
-    """The figures a config with these model families can draw."""
+    """The figures under results/figures/ that a config with these model families draws."""
     models = set(models)
     return {f.name: f for f in FIGURES if (f.model is None and models) or f.model in models}

@@ -24,5 +24,5 @@ def features(zoo_path, groups_path, out_path, spectral: bool = True) -> None:
         out_path,
     )
     flagged = df.groupby(["layer", "state"], sort=False)["ww_unreliable"].agg(["sum", "size"])
-    for (layer, state), r in flagged.iterrows():  # the README counts the excluded layers
+    for (layer, state), r in flagged.iterrows():  # docs/reproduction counts the excluded layers
         log.info("spectral %s %s: %d of %d fits flagged unreliable", layer, state, *r)
