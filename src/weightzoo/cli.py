@@ -8,6 +8,10 @@ Wrong input (a missing file, a file that is not a zoo, an unknown architecture, 
 out of range) ends with exit code 2 and one line on stderr naming what was asked and
 what exists; a failed read or write (a damaged file, a full disk) with exit code 1 and
 one line; no traceback. Details and examples: ``docs/cli.md``.
+
+One module of about 500 lines on purpose: each subcommand is its parser, a few lines of
+reading through :mod:`weightzoo.zoo.hdf5` and its printing, and they share the error
+handling above; split, each part would be a parser without its command.
 """
 
 from __future__ import annotations
