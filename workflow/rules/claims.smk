@@ -39,7 +39,7 @@ rule claims:
 
 rule claims_figure:
     input:
-        csv="results/claims/claims.csv",
+        claims="results/claims/claims.csv",
         code=registry_figure_code("claims"),
     output:
         pdf=f"{BY_NAME['claims'].path}.pdf",
