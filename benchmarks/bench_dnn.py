@@ -87,13 +87,13 @@ from weightzoo.bench.training import (
     trainer_method,
 )
 from weightzoo.train.models import get_family
+from weightzoo.train.seeds import trial_seeds
 from weightzoo.train.trainer import (
     TensorData,
     TrainSettings,
     batch_slices,
     data_generators,
     epoch_orders,
-    trial_seed,
 )
 
 ARCH = {"widths": [100, 100]}
@@ -241,7 +241,7 @@ def torch_func_recipe(data: TensorData, trials: int, steps: int) -> Method:
     and per-trial mean loss as (c); one call = one epoch of ``steps`` steps."""
     sizes = layer_sizes()
     arch_name = "recipe"
-    seeds = [trial_seed(BASE_SEED, "bench", arch_name, k) for k in range(trials)]
+    seeds = trial_seeds(BASE_SEED, "bench", arch_name, range(trials))
     device = data.x_train.device
     models = [sequential_dnn(device, torch.Generator().manual_seed(seed)) for seed in seeds]
     params, buffers = stack_module_state(models)  # {name: [T, ...]} leaves

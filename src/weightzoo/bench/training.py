@@ -17,6 +17,7 @@ from torch import Tensor
 from weightzoo.train.dynamics import DynamicsRecorder
 from weightzoo.train.models import ModelFamily
 from weightzoo.train.reference import reference_model
+from weightzoo.train.seeds import trial_seed, trial_seeds
 from weightzoo.train.trainer import (
     EnsembleTrainer,
     TensorData,
@@ -24,7 +25,6 @@ from weightzoo.train.trainer import (
     batch_slices,
     data_generators,
     epoch_orders,
-    trial_seed,
 )
 
 from .harness import Method
@@ -114,7 +114,7 @@ def trainer_method(
     """``trials`` trials of any family at once; one ``train_epoch`` = ``len(x_train) / batch``
     steps, followed by the layer dynamics' recording when ``dynamics``."""
     arch_name = family.arch_name(arch)
-    seeds = [trial_seed(BASE_SEED, "bench", arch_name, k) for k in range(trials)]
+    seeds = trial_seeds(BASE_SEED, "bench", arch_name, range(trials))
     trainer = EnsembleTrainer(family, arch, seeds, data, settings)
     steps = len(batch_slices(data.x_train.shape[0], settings.batch_size))
     flop = trials * steps * flop_per_step
