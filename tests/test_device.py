@@ -38,12 +38,12 @@ from weightzoo.train.memory import (
 from weightzoo.train.models import get_family
 from weightzoo.train.optim import BlockAlignedAdam, fused_adam_works, make_adam
 from weightzoo.train.reference import train_reference
+from weightzoo.train.seeds import trial_seed
 from weightzoo.train.trainer import (
     EnsembleTrainer,
     TensorData,
     TrainSettings,
     train_trials,
-    trial_seed,
 )
 from weightzoo.zoo.hdf5 import read_job_file
 

@@ -15,12 +15,12 @@ from sklearn.datasets import load_digits
 from weightzoo.config import ConfigError, validate_config
 from weightzoo.train.dynamics import RWC_EPS, STATS, DynamicsRecorder, layer_dynamics, per_trial_sum
 from weightzoo.train.models import get_family, trial_state_dict
+from weightzoo.train.seeds import trial_seed
 from weightzoo.train.trainer import (
     EnsembleTrainer,
     TensorData,
     TrainSettings,
     train_trials,
-    trial_seed,
 )
 from weightzoo.zoo import hdf5 as zoo_io
 

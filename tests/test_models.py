@@ -15,7 +15,8 @@ from weightzoo.train.models import (
     trial_state_dict,
 )
 from weightzoo.train.reference import train_reference
-from weightzoo.train.trainer import TrainSettings, train_trials, trial_seed
+from weightzoo.train.seeds import trial_seed
+from weightzoo.train.trainer import TrainSettings, train_trials
 
 CNN_FLAT = {"channels": 6}
 CNN_GAP = {"channels": 6, "head": "gap"}

@@ -8,13 +8,13 @@ import torch
 
 from weightzoo.train.models import get_family
 from weightzoo.train.reference import train_reference
+from weightzoo.train.seeds import trial_seed
 from weightzoo.train.trainer import (
     EnsembleTrainer,
     TensorData,
     TrainSettings,
     needs_shadow_trial,
     train_trials,
-    trial_seed,
 )
 
 DNN = get_family("dnn")

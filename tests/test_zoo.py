@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from weightzoo.train.models import get_family, trial_state_dict
-from weightzoo.train.trainer import TrainSettings, train_trials, trial_seed
+from weightzoo.train.seeds import trial_seed
+from weightzoo.train.trainer import TrainSettings, train_trials
 from weightzoo.zoo import hdf5 as zoo_io
 
 DNN = get_family("dnn")

@@ -18,12 +18,12 @@ import torch
 from weightzoo.train.memory import step_memory, trials_that_fit
 from weightzoo.train.models import get_family
 from weightzoo.train.reference import train_reference
+from weightzoo.train.seeds import trial_seed
 from weightzoo.train.trainer import (
     EnsembleTrainer,
     TensorData,
     TrainSettings,
     train_trials,
-    trial_seed,
 )
 
 pytestmark = pytest.mark.gpu

@@ -33,13 +33,11 @@ from tqdm import tqdm
 
 from ..zoo.hdf5 import ArchTrials, concat_arrays, concat_nested
 from .device import accumulator_dtype, keep_freed_memory_mapped, warn_if_blas_depends_on_alignment
-from .device import resolve_device as resolve_device  # re-exported (was defined here)
 from .dynamics import DynamicsRecorder
 from .memory import sub_ensembles
 from .models import ModelFamily, Params
 from .optim import adam_kind, make_adam
 from .seeds import derive_seed
-from .seeds import trial_seed as trial_seed  # re-exported: tests and fixtures import it here
 from .settings import TrainSettings as TrainSettings  # re-exported (was defined here)
 
 log = logging.getLogger(__name__)
