@@ -17,6 +17,7 @@ from pathlib import Path
 import h5py
 import pytest
 import yaml
+from test_config import reordered  # the config tests' key re-ordering
 
 from weightzoo.analysis.features import read_features
 from weightzoo.figures.registry import FIGURES, PAPER_FIGURES
@@ -153,20 +154,11 @@ def test_nothing_to_do_after_a_full_run(built):
     assert planned_jobs(root, "--configfile=" + str(config)) == {}
 
 
-def keys_reversed(value):
-    """``value`` with every mapping's keys in reverse order, recursively."""
-    if isinstance(value, dict):
-        return {k: keys_reversed(value[k]) for k in reversed(list(value))}
-    if isinstance(value, list):
-        return [keys_reversed(v) for v in value]
-    return value
-
-
 def test_reordered_config_keys_rerun_nothing(built):
     """Rule params compare by repr: only a changed value may rerun a job, never the order
     of keys (``built`` ran the config as yaml.safe_dump writes it, keys sorted)."""
     root, _ = built
-    for name, config in [("file-order.yaml", TINY), ("reversed.yaml", keys_reversed(TINY))]:
+    for name, config in [("file-order.yaml", TINY), ("reversed.yaml", reordered(TINY))]:
         path = root / "config" / name
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         assert planned_jobs(root, "--configfile=" + str(path)) == {}, name
