@@ -225,6 +225,14 @@ def _runs_in_job_step(pid: int, slurm_id: str, step: str) -> bool:
     return wanted <= set(environ)
 
 
+def _environ_of(pid: int) -> list[bytes]:
+    """Process PID's environment as /proc shows it (for a failure message)."""
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError as error:
+        return [repr(error).encode()]
+
+
 def _ancestors() -> set[int]:
     """The PIDs of this process's parent, its parent, ... up to init."""
     pids, pid = set(), os.getppid()
@@ -399,7 +407,12 @@ def test_failure_injection_kills_only_a_process_of_the_jobs_step():
     env = dict(os.environ, SLURM_JOB_ID="123", SLURM_STEP_ID="0")
     with subprocess.Popen(["sleep", "30"], env=env) as task:
         try:
-            assert _runs_in_job_step(task.pid, "123", "0")
+            # Popen can return before /proc shows the exec'd environment (a CI run saw the
+            # parent's): wait for it, as _kill_first_training_job's polling loop does.
+            deadline = time.monotonic() + 10
+            while not _runs_in_job_step(task.pid, "123", "0") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _runs_in_job_step(task.pid, "123", "0"), _environ_of(task.pid)
             assert not _runs_in_job_step(task.pid, "124", "0")
             assert not _runs_in_job_step(task.pid, "123", "batch")
         finally:
