@@ -350,7 +350,7 @@ def test_every_job_records_its_device_settings(tmp_path):
     out = tmp_path / "job.h5"
     train_job(job, 0, settings, data_path, out, progress_file=None, device_memory_mb=64)
     recorded = read_job_file(out)[0].settings
-    assert recorded["allow_tf32"] is False and recorded["optimizer"] == "fused-block-aligned"
+    assert recorded["allow_tf32"] is False and recorded["optimizer_step"] == "fused-block-aligned"
     device_settings = recorded["device_settings"]
     assert device_settings["device_type"] == "cpu"
     assert device_settings["guarantee"] == "bit-identical alone or in any ensemble"

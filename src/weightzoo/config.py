@@ -32,6 +32,7 @@ import yaml
 from .analysis.claims.settings import config_defaults as claims_defaults
 from .analysis.group_rules import DEFAULT_RELATIVE
 from .data.catalog import IMAGE_SHAPES, NUM_CLASSES
+from .train.hparams import VARIABLE
 from .train.seeds import trial_seeds
 from .train.settings import TrainSettings, dtype_device_error, training_defaults
 from .train.shapes import check_strategy, get_shapes
@@ -66,6 +67,10 @@ DEFAULTS: dict = {
     "features": {"spectral": True},
     "claims": claims_defaults(),  # weightzoo.analysis.claims.settings.ClaimSettings
 }
+
+
+# the ViT's encoder runs without dropout (weightzoo.train.models.ViT)
+MODELS_WITHOUT_DROPOUT = ("vit",)
 
 
 class ConfigError(ValueError):
@@ -141,6 +146,12 @@ def _check_device(config: Mapping, experiment: str) -> None:
         check_strategy(config["experiments"][experiment]["model"], settings.strategy)
     except ValueError as e:
         raise ConfigError(f"experiments.{experiment}: {e}") from None
+    model = config["experiments"][experiment]["model"]
+    if model in MODELS_WITHOUT_DROPOUT and settings.dropout != 0:
+        raise ConfigError(
+            f"experiments.{experiment}: training.dropout: the {model} has no dropout "
+            f"(got {settings.dropout!r}); set training.dropout: 0 for this experiment"
+        )
 
 
 def _check_experiment(name: str, exp: Mapping, groups: Mapping) -> None:
@@ -265,8 +276,11 @@ def planning_device_type() -> str:
 
 def experiment_settings(config: Mapping, experiment: str) -> TrainSettings:
     """Global ``training`` settings with the experiment's own overrides on top."""
-    exp = config["experiments"][experiment]
-    return TrainSettings(**_merge(config["training"], exp.get("training", {})))
+    own = config["experiments"][experiment].get("training", {})
+    # an experiment's distribution replaces the global value as a whole (merging two
+    # distributions' keys would make a third that neither config wrote)
+    merged = {**_merge(config["training"], own), **{k: own[k] for k in VARIABLE if k in own}}
+    return TrainSettings(**merged)
 
 
 def group_settings(config: Mapping, experiment: str) -> dict:

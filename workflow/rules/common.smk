@@ -107,7 +107,7 @@ def train_job_dict(wildcards):
 
 
 def experiment_settings_dict(experiment):
-    return experiment_settings(CONFIG, experiment).as_dict()
+    return experiment_settings(CONFIG, experiment).job_params()
 
 
 def training_gpus(wildcards):

@@ -27,6 +27,7 @@ from ..train.models import ModelFamily, family_for_device
 from ..train.seeds import trial_seeds
 from ..train.settings import TrainSettings
 from ..train.trainer import TensorData, train_trials
+from ..train.variation import hparam_arrays, sample_job
 from ..zoo.hdf5 import write_job_file
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ def train_job(
     data = load_tensor_data(data_path, settings, device)
     trial_ids = list(range(job["start"], job["stop"]))
     seeds = trial_seeds(base_seed, job["experiment"], job["arch_name"], trial_ids)
+    values = sample_job(settings, base_seed, job["experiment"], job["arch_name"], trial_ids)
     log.info(
         "training %d trials of %s %s on %s (device %s, dtype %s)",
         len(seeds),
@@ -145,11 +147,13 @@ def train_job(
         desc=f"{job['arch_name']} {len(seeds)} trials",
         max_trials=sizing["max_trials"],
         eval_chunk=sizing["eval_chunk"],
+        trial_values=values,
     )
     result.settings["resolved_device"] = str(data.x_train.device)
     result.settings["resolved_strategy"] = getattr(family, "strategy", "batched")
     result.settings["device_settings"] = {**device_settings, "memory": sizing}
-    trials = result.to_arch_trials(job["arch_name"], job["arch"], trial_ids, seeds)
+    hparams = hparam_arrays(settings.spec(), values or [], trial_ids, settings.replicates)
+    trials = result.to_arch_trials(job["arch_name"], job["arch"], trial_ids, seeds, hparams)
     write_job_file(
         out_path,
         trials,

@@ -139,6 +139,80 @@ def make_adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam | BlockAl
 
 def adam_kind(optimizer) -> str:
     """How the optimizer runs, as recorded in every job's settings."""
+    if optimizer.defaults.get("per_trial"):
+        return f"{optimizer.defaults['kind']}-per-trial"
     if optimizer.defaults.get("block_aligned"):
         return "fused-block-aligned"
     return "fused" if optimizer.defaults.get("fused") else "foreach"
+
+
+# --------------------------------------------------------------------------- per trial
+# torch's classes for the optimizers a trial may train with; SGD's momentum is the common 0.9
+# (torch's default is none), RMSprop's and Adam's are torch's defaults
+TRIAL_OPTIMIZERS = {
+    "adam": (torch.optim.Adam, {}),
+    "sgd_momentum": (torch.optim.SGD, {"momentum": 0.9}),
+    "rmsprop": (torch.optim.RMSprop, {}),
+}
+
+
+class PerTrialOptimizer:
+    """One torch optimizer over stacked ``[T, ...]`` parameters with one parameter group
+    per trial: its own learning rate and weight decay.
+
+    Each group holds views of that trial's slices (``leaf.detach()[t]``, leaves to the
+    optimizer) whose ``.grad`` are the matching slices of the stacked gradient. A trial's
+    tensors have the same shapes in any ensemble and every update is element-wise, so a
+    trial's steps do not depend on its ensemble (unlike one fused kernel over the stacked
+    tensors: weightzoo.train.optim's module docstring). The interface is the part of
+    ``torch.optim.Optimizer`` the trainer uses.
+    """
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        kind: str,
+        lr: Sequence[float],
+        weight_decay: Sequence[float],
+    ):
+        if kind not in TRIAL_OPTIMIZERS:
+            known = ", ".join(TRIAL_OPTIMIZERS)
+            raise ValueError(f"training.optimizer: unknown {kind!r}; give one of {known}")
+        self.params = list(params)
+        self._views = [[p.detach()[t] for p in self.params] for t in range(len(lr))]
+        groups = [
+            {"params": views, "lr": float(rate), "weight_decay": float(decay)}
+            for views, rate, decay in zip(self._views, lr, weight_decay, strict=True)
+        ]
+        cls, options = TRIAL_OPTIMIZERS[kind]
+        # foreach=False: torch's per-tensor loop, the same kernels for a trial's tensors
+        # whatever else is stacked beside them
+        self._optimizer = cls(groups, **options, foreach=False)
+        self.defaults = {"kind": kind, "per_trial": True}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for k, p in enumerate(self.params):
+            if p.grad is None:
+                raise RuntimeError(
+                    f"PerTrialOptimizer: parameter {k} {tuple(p.shape)} has no gradient"
+                )
+        for t, views in enumerate(self._views):
+            for view, p in zip(views, self.params, strict=True):
+                view.grad = p.grad[t]
+        self._optimizer.step()
+
+
+def make_trial_optimizer(
+    params: Sequence[Tensor], kind: str, lr: Sequence[float], weight_decay: Sequence[float]
+):
+    """The optimizer of an ensemble: one shared plain Adam step where every trial has the
+    same learning rate and no weight decay (:func:`make_adam`, as before per-trial
+    settings), else a :class:`PerTrialOptimizer`."""
+    if kind == "adam" and len(set(lr)) == 1 and not any(weight_decay):
+        return make_adam(params, lr[0])
+    return PerTrialOptimizer(params, kind, lr, weight_decay)

@@ -9,10 +9,24 @@ builds these while Snakemake plans the jobs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+
+from .hparams import VARIABLE, HparamError, Spec, parse_spec
 
 # training.dtype names; TrainSettings.torch_dtype maps them to torch's
 DTYPE_NAMES = ("float32", "float64")
+# the settings that came with per-trial training; at their defaults a job's params omit them
+PER_TRIAL_ADDITIONS = (
+    "weight_decay",
+    "dropout",
+    "train_fraction",
+    "optimizer",
+    "activation",
+    "init",
+    "replicates",
+)
+_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -21,8 +35,21 @@ class TrainSettings:
 
     epochs: int = 20
     batch_size: int = 100
-    lr: float = 1e-3
-    init_std: float = 1.0
+    # lr, init_std and the six settings below may each be a distribution instead of one
+    # value (weightzoo.train.hparams): every trial then trains its own draw
+    lr: float | Mapping = 1e-3
+    init_std: float | Mapping = 1.0
+    # L2 penalty on every parameter, added to the gradient (torch's weight_decay)
+    weight_decay: float | Mapping = 0.0
+    # inverted dropout on the hidden activations (weightzoo.train.dropout)
+    dropout: float | Mapping = 0.0
+    # share of the training set a trial trains on (its own subset, drawn from its seed)
+    train_fraction: float | Mapping = 1.0
+    optimizer: str | Mapping = "adam"  # adam, sgd_momentum, rmsprop
+    activation: str | Mapping = "relu"  # relu, tanh
+    init: str | Mapping = "normal"  # normal, truncated_normal, glorot_uniform, he_uniform
+    # consecutive trials that share one sampled setting (only their seeds differ)
+    replicates: int = 1
     bias_init: str = "normal"  # "normal" (same std as weights) or "zeros"
     dtype: str = "float32"
     device: str = "auto"
@@ -54,6 +81,19 @@ class TrainSettings:
                 "(training.epochs); list epochs after which to keep the weights"
             )
         object.__setattr__(self, "checkpoint_epochs", epochs)
+        self.spec()  # a bad distribution or value fails here, naming training.<key>
+        if isinstance(self.replicates, bool) or not isinstance(self.replicates, int):
+            raise HparamError(f"training.replicates: {self.replicates!r} is not an integer >= 1")
+        if self.replicates < 1:
+            raise HparamError(f"training.replicates: {self.replicates} must be >= 1")
+
+    def spec(self) -> Spec:
+        """The settings a trial's training may vary, parsed: fixed values and distributions."""
+        return parse_spec({name: getattr(self, name) for name in VARIABLE})
+
+    def varies(self) -> bool:
+        """Whether any setting is a distribution (each trial then trains its own draw)."""
+        return bool(self.spec().varied())
 
     @property
     def torch_dtype(self):
@@ -64,6 +104,13 @@ class TrainSettings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def job_params(self) -> dict:
+        """The settings as a training rule's params: the per-trial settings only where they
+        differ from their defaults, so a config written before they existed keeps its jobs'
+        params, and Snakemake does not retrain its zoos."""
+        defaults = {f.name: f.default for f in fields(self) if f.name in PER_TRIAL_ADDITIONS}
+        return {k: v for k, v in self.as_dict().items() if defaults.get(k, _ABSENT) != v}
 
 
 def dtype_device_error(

@@ -33,12 +33,14 @@ from tqdm import tqdm
 
 from ..zoo.hdf5 import ArchTrials, concat_arrays, concat_nested
 from .device import accumulator_dtype, keep_freed_memory_mapped, warn_if_blas_depends_on_alignment
+from .dropout import TrialDropout
 from .dynamics import DynamicsRecorder
 from .memory import sub_ensembles
 from .models import ModelFamily, Params
-from .optim import adam_kind, make_adam
+from .optim import adam_kind, make_trial_optimizer
 from .seeds import derive_seed
 from .settings import TrainSettings as TrainSettings  # re-exported (was defined here)
+from .variation import EnsembleSettings, draw_init, split_by_program, subset_size, train_subset
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +97,29 @@ class TrainResult:
 
     def first_trials(self, n: int) -> TrainResult:
         """The result of the first ``n`` trials only."""
+        return self.take(slice(0, n))
 
-        def head(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-            return {k: v[:n] for k, v in arrays.items()}
+    def take(self, index) -> TrainResult:
+        """The trials at ``index`` (a slice or an int array), in that order."""
+
+        def pick(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {k: v[index] for k, v in arrays.items()}
 
         return TrainResult(
-            head(self.initial),
-            head(self.final),
-            head(self.metrics),
-            self.diverged_epoch[:n],
+            pick(self.initial),
+            pick(self.final),
+            pick(self.metrics),
+            self.diverged_epoch[index],
             self.settings,
-            checkpoints={epoch: head(arrays) for epoch, arrays in self.checkpoints.items()},
-            dynamics={param: head(stats) for param, stats in self.dynamics.items()},
+            checkpoints={epoch: pick(arrays) for epoch, arrays in self.checkpoints.items()},
+            dynamics={param: pick(stats) for param, stats in self.dynamics.items()},
         )
 
-    def to_arch_trials(self, arch_name: str, arch: Mapping, trial_ids, seeds) -> ArchTrials:
+    def to_arch_trials(
+        self, arch_name: str, arch: Mapping, trial_ids, seeds, hparams: Mapping | None = None
+    ) -> ArchTrials:
+        """The trials as a zoo stores them; ``hparams``: each trial's varied settings
+        (weightzoo.train.variation.hparam_arrays), empty when none varies."""
         trials = {
             "trial_id": np.asarray(trial_ids, dtype=np.int64),
             "seed": np.asarray(seeds, dtype=np.int64),
@@ -126,6 +136,7 @@ class TrainResult:
             self.settings,
             checkpoints=self.checkpoints,
             dynamics=self.dynamics,
+            hparams=dict(hparams or {}),
         )
 
 
@@ -142,30 +153,46 @@ def init_params(
     num_classes: int,
     seeds: Sequence[int],
     settings: TrainSettings,
+    trial_settings: EnsembleSettings | None = None,
 ) -> Params:
     """Initial stacked parameters ``{name: [T, *shape]}`` on the CPU, in ``settings.dtype``.
 
     Drawn per trial in float64 from that trial's own generator, in the family's parameter
-    order, then cast: the draw does not depend on the ensemble, dtype or device."""
+    order, with its own init scheme and std (``trial_settings``; default: the config's one
+    value), then cast: the draw does not depend on the ensemble, dtype or device."""
+    ens = trial_settings or EnsembleSettings.fixed(settings, len(seeds))
     shapes = family.param_shapes(arch, input_shape, num_classes)
     per_trial = []
-    for seed in seeds:
+    for seed, std in zip(seeds, ens.init_std, strict=True):
         g = _generator(seed, "init")
-        draws = {}
-        for name, shape in shapes.items():
-            w = torch.randn(shape, generator=g, dtype=torch.float64) * settings.init_std
-            if name.endswith("bias") and settings.bias_init == "zeros":
-                w.zero_()
-            draws[name] = w
-        per_trial.append(draws)
+        per_trial.append(
+            {
+                name: draw_init(
+                    shape,
+                    ens.init,
+                    std,
+                    g,
+                    zero=name.endswith("bias") and settings.bias_init == "zeros",
+                )
+                for name, shape in shapes.items()
+            }
+        )
     return {
         name: torch.stack([d[name] for d in per_trial]).to(settings.torch_dtype) for name in shapes
     }
 
 
-def epoch_orders(data_generators: Sequence[torch.Generator], n: int) -> Tensor:
-    """One epoch's data order per trial: ``[T, n]`` int64 (drawn on the CPU)."""
-    return torch.stack([torch.randperm(n, generator=g) for g in data_generators])
+def epoch_orders(
+    data_generators: Sequence[torch.Generator],
+    n: int,
+    subsets: Sequence[Tensor] | None = None,
+) -> Tensor:
+    """One epoch's data order per trial: ``[T, n]`` int64 (drawn on the CPU); with
+    ``subsets`` (each trial's ``[n]`` training indices) the order runs over those."""
+    orders = [torch.randperm(n, generator=g) for g in data_generators]
+    if subsets is not None:
+        orders = [subset[order] for subset, order in zip(subsets, orders, strict=True)]
+    return torch.stack(orders)
 
 
 def data_generators(seeds: Sequence[int]) -> list[torch.Generator]:
@@ -187,6 +214,9 @@ class EnsembleTrainer:
     by the activations; ``settings.eval_chunk_mb`` bounds the input only).
     ``record_dynamics``: :meth:`run` records the per-epoch layer dynamics
     (weightzoo.train.dynamics); off only to measure what they cost (benchmarks/bench_dnn.py).
+    ``trial_settings``: each trial's learning rate, weight decay, init std and dropout rate,
+    and the ensemble's optimizer, activation, init scheme and train fraction
+    (weightzoo.train.variation); default: the config's one value of each for every trial.
     """
 
     def __init__(
@@ -198,9 +228,13 @@ class EnsembleTrainer:
         settings: TrainSettings,
         eval_chunk: int | None = None,
         record_dynamics: bool = True,
+        trial_settings: EnsembleSettings | None = None,
     ):
         self.family, self.arch, self.data, self.settings = family, dict(arch), data, settings
         self.seeds = [int(s) for s in seeds]
+        self.trial_settings = ens = trial_settings or EnsembleSettings.fixed(settings, len(seeds))
+        if ens.n_trials != len(self.seeds):
+            raise ValueError(f"{ens.n_trials} trials' settings for {len(self.seeds)} seeds")
         self.device = data.x_train.device
         self.eval_chunk = eval_chunk
         self.record_dynamics = record_dynamics
@@ -209,15 +243,31 @@ class EnsembleTrainer:
         if self.device.type == "cpu":
             keep_freed_memory_mapped()
             warn_if_blas_depends_on_alignment()
-        init = init_params(family, arch, data.input_shape, data.num_classes, self.seeds, settings)
+        init = init_params(
+            family, arch, data.input_shape, data.num_classes, self.seeds, settings, ens
+        )
         self._transposed = frozenset(family.linear_weights(arch))
         # the tensors being trained: linear weights as [T, in, out] (ModelFamily.linear_weights)
         self.leaves: Params = {
             k: self._swap_layout(k, v.to(self.device)).contiguous().requires_grad_(True)
             for k, v in init.items()
         }
-        self.optimizer = make_adam(list(self.leaves.values()), settings.lr)
+        self.optimizer = make_trial_optimizer(
+            list(self.leaves.values()), ens.optimizer, ens.lr, ens.weight_decay
+        )
         self.data_generators = data_generators(self.seeds)
+        n = data.x_train.shape[0]
+        subsets = [train_subset(_generator(s, "subset"), n, ens.train_fraction) for s in self.seeds]
+        self.subsets = None if ens.train_fraction >= 1 else subsets  # each trial's [m] indices
+        self.n_train = subset_size(n, ens.train_fraction)
+        # keyword options of the forward pass only where they differ from the default, so a
+        # family's forward without them (as before per-trial settings) still runs
+        self._eval_options = {} if ens.activation == "relu" else {"activation": ens.activation}
+        self._train_options = dict(self._eval_options)
+        if any(ens.dropout):
+            rates = torch.tensor(ens.dropout, dtype=settings.torch_dtype)  # [T]
+            masks = [_generator(s, "dropout") for s in self.seeds]
+            self._train_options["dropout"] = TrialDropout(rates.to(self.device), masks)
         self._gather_buffers: dict[int, Tensor] = {}
 
     @property
@@ -262,15 +312,17 @@ class EnsembleTrainer:
     def train_epoch(self, progress: tqdm | None = None) -> tuple[Tensor, Tensor]:
         """One epoch for all trials; returns per-trial mean batch loss and accuracy ``[T]``,
         accumulated over the mini-batches as training sees them (Keras-style)."""
-        n = self.data.x_train.shape[0]
-        order = epoch_orders(self.data_generators, n).to(self.device)  # [T, N]
+        n = self.n_train
+        order = epoch_orders(self.data_generators, n, self.subsets).to(self.device)  # [T, n]
         loss_sum = torch.zeros(self.n_trials, dtype=self.acc_dtype, device=self.device)
         correct = torch.zeros(self.n_trials, dtype=torch.int64, device=self.device)
         for sl in batch_slices(n, self.settings.batch_size):
             idx = order[:, sl]  # [T, b]
             xb = self._gather(self.data.x_train, idx)  # [T, b, C, H, W]
             yb = self.data.y_train[idx]  # [T, b]
-            logits = self.family.forward(self.params, xb, self.arch)  # [T, b, classes]
+            logits = self.family.forward(
+                self.params, xb, self.arch, **self._train_options
+            )  # [T, b, classes]
             loss = self._loss_per_trial(logits, yb)  # [T]
             self.optimizer.zero_grad(set_to_none=True)
             # Summing per-trial means gives each trial exactly its own gradient.
@@ -299,7 +351,9 @@ class EnsembleTrainer:
         for sl in batch_slices(n, chunk):
             xb = x[sl].unsqueeze(0).expand(t, *x[sl].shape)  # [T, b, C, H, W], no copy
             yb = y[sl].unsqueeze(0).expand(t, -1)  # [T, b]
-            logits = self.family.forward(self.params, xb, self.arch)  # [T, b, classes]
+            logits = self.family.forward(
+                self.params, xb, self.arch, **self._eval_options
+            )  # [T, b, classes]
             loss_sum += self._loss_per_trial(logits, yb).to(self.acc_dtype) * (sl.stop - sl.start)
             correct += (logits.argmax(-1) == yb).sum(1)
         return loss_sum / n, correct.to(self.acc_dtype) / n
@@ -316,7 +370,7 @@ class EnsembleTrainer:
         layers = [layer.param for layer in self.family.layers(self.arch)]
         # on the stored tensors: the statistics do not depend on the layout, and no copies
         dynamics = DynamicsRecorder(self.leaves, layers, s.epochs) if self.record_dynamics else None
-        steps = s.epochs * math.ceil(self.data.x_train.shape[0] / s.batch_size)
+        steps = s.epochs * math.ceil(self.n_train / s.batch_size)
         with tqdm(
             total=steps,
             desc=desc,
@@ -358,7 +412,7 @@ class EnsembleTrainer:
                     int((diverged_epoch >= 0).sum()),
                     self.n_trials,
                 )
-        settings = {**s.as_dict(), "optimizer": adam_kind(self.optimizer)}
+        settings = {**s.as_dict(), "optimizer_step": adam_kind(self.optimizer)}
         return TrainResult(
             initial,
             self.snapshot(),
@@ -403,28 +457,76 @@ def train_trials(
     max_trials: int | None = None,
     eval_chunk: int | None = None,
     record_dynamics: bool = True,
+    trial_values: Sequence[Mapping] | None = None,
 ) -> TrainResult:
     """Train ``seeds`` as one ensemble, or as consecutive sub-ensembles of at most
-    ``max_trials`` (weightzoo.train.memory sizes them to fit the device)."""
+    ``max_trials`` (weightzoo.train.memory sizes them to fit the device).
+
+    ``trial_values``: each trial's draw of the variable settings (weightzoo.train.hparams
+    .sample_trial); trials whose optimizer, activation, init scheme or train fraction differ
+    train in separate ensembles (weightzoo.train.variation), and the result comes back in
+    the order of ``seeds``. Default: the config's one value of each setting."""
     seeds = list(seeds)
-    slices = sub_ensembles(len(seeds), max_trials)
+    if trial_values is None:
+        programs = [list(range(len(seeds)))]
+        ensembles = [EnsembleSettings.fixed(settings, len(seeds))]
+    else:
+        programs = split_by_program(trial_values)
+        ensembles = [EnsembleSettings.from_trials([trial_values[k] for k in p]) for p in programs]
     parts = []
-    for sl in slices:
-        label = desc if len(slices) == 1 else f"{desc} [{sl.start}:{sl.stop}]"
-        part_seeds = seeds[sl]
-        shadowed = needs_shadow_trial(len(part_seeds), data.x_train.device)
-        trainer = EnsembleTrainer(
-            family,
-            arch,
-            part_seeds * 2 if shadowed else part_seeds,
-            data,
-            settings,
-            eval_chunk=eval_chunk,
-            record_dynamics=record_dynamics,
-        )
-        result = trainer.run(progress_file, label)
-        parts.append(result.first_trials(1) if shadowed else result)
-    return concat_results(parts)
+    for program, ens in zip(programs, ensembles, strict=True):
+        label = desc if len(programs) == 1 else f"{desc} {_program_label(ens)}"
+        for sl in sub_ensembles(len(program), max_trials):
+            part_label = (
+                label if sl == slice(0, len(program)) else f"{label} [{sl.start}:{sl.stop}]"
+            )
+            part = [program[k] for k in range(sl.start, sl.stop)]
+            parts.append(
+                _train_ensemble(
+                    family,
+                    arch,
+                    [seeds[k] for k in part],
+                    data,
+                    settings,
+                    _ensemble_slice(ens, sl),
+                    progress_file,
+                    part_label,
+                    eval_chunk,
+                    record_dynamics,
+                )
+            )
+    result = concat_results(parts)
+    order = np.concatenate([np.asarray(p, dtype=np.int64) for p in programs])
+    return result if (order == np.arange(len(seeds))).all() else result.take(np.argsort(order))
+
+
+def _train_ensemble(
+    family, arch, seeds, data, settings, ens, progress_file, desc, eval_chunk, record_dynamics
+) -> TrainResult:
+    """One ensemble; a lone CPU trial beside a copy of itself (:func:`needs_shadow_trial`)."""
+    shadowed = needs_shadow_trial(len(seeds), data.x_train.device)
+    if shadowed:
+        seeds, ens = seeds * 2, EnsembleSettings.from_trials([ens.trial(0)] * 2)
+    trainer = EnsembleTrainer(
+        family,
+        arch,
+        seeds,
+        data,
+        settings,
+        eval_chunk=eval_chunk,
+        record_dynamics=record_dynamics,
+        trial_settings=ens,
+    )
+    result = trainer.run(progress_file, desc)
+    return result.first_trials(1) if shadowed else result
+
+
+def _ensemble_slice(ens: EnsembleSettings, sl: slice) -> EnsembleSettings:
+    return EnsembleSettings.from_trials([ens.trial(k) for k in range(sl.start, sl.stop)])
+
+
+def _program_label(ens: EnsembleSettings) -> str:
+    return f"({ens.optimizer}, {ens.activation}, {ens.init}, train {ens.train_fraction:g})"
 
 
 def needs_shadow_trial(n_trials: int, device: torch.device) -> bool:

@@ -1,0 +1,108 @@
+"""Per-trial dropout for the batched models: each trial's masks come from its own generator.
+
+A trial must train to the same bits alone or in any ensemble (weightzoo.train.trainer), so a
+dropout mask cannot come from one draw over the stacked ``[T, B, ...]`` activations: which
+numbers trial ``t`` got would then depend on the trials before it. :class:`TrialDropout`
+draws trial ``t``'s mask from generator ``t`` only, on the CPU, one draw per trial per call,
+so the masks a trial sees depend on its own generator and on the order of the dropout sites
+in the forward (fixed by the model), nothing else.
+
+Inverted dropout: an element is kept with probability ``1 - p`` and a kept one is scaled by
+``1 / (1 - p)``, so evaluation (which passes no dropout) needs no rescaling. A trial with
+``p = 0`` draws nothing and returns its activations unchanged, the bits of no dropout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+# masks are drawn in one dtype whatever the training dtype, so a float32 and a float64 run
+# of a trial drop the same units (float32 uniforms: half the generator work of float64)
+MASK_DRAW_DTYPE = torch.float32
+
+
+class TrialDropout:
+    """Dropout with rate ``rates[t]`` for trial ``t``, its masks drawn from ``generators[t]``.
+
+    ``rates``: ``[T]`` floats in ``[0, 1)``; ``generators``: one CPU ``torch.Generator`` per
+    trial (the trainer seeds each from its trial's seed). Call it on stacked activations
+    (``dropout(h)``, ``h [T, B, ...]``) or on one trial's (``dropout.trial(h, t)``,
+    ``h [B, ...]``, for forwards that run the trials one at a time); both draw trial ``t``'s
+    mask the same way, so the two give the same bits.
+    """
+
+    def __init__(self, rates: Tensor | Sequence[float], generators: Sequence[torch.Generator]):
+        rates = torch.as_tensor(rates, dtype=torch.float64).cpu()  # [T]
+        if rates.ndim != 1 or len(rates) != len(generators):
+            raise ValueError(
+                f"training.dropout: {tuple(rates.shape)} rates for {len(generators)} trials; "
+                "give one rate and one generator per trial"
+            )
+        bad = ~((rates >= 0) & (rates < 1))
+        if bad.any():
+            t = int(bad.nonzero()[0])
+            raise ValueError(
+                f"training.dropout: trial {t} has rate {float(rates[t])!r}; give a rate in [0, 1)"
+            )
+        for t, g in enumerate(generators):
+            if g.device.type != "cpu":
+                raise ValueError(
+                    f"training.dropout: trial {t}'s generator is on {g.device}; "
+                    "masks are drawn on the CPU, give a CPU generator"
+                )
+        self.rates = rates
+        self.generators = list(generators)
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.generators)
+
+    @property
+    def active(self) -> bool:
+        """Whether any trial drops anything (a zero-rate dropout changes no bits)."""
+        return bool((self.rates > 0).any())
+
+    def _mask(self, t: int, shape: torch.Size, dtype: torch.dtype) -> Tensor | None:
+        """Trial ``t``'s scaled keep mask of ``shape`` on the CPU (0 or ``1/(1-p)`` in
+        ``dtype``), or None for ``p = 0`` (nothing drawn)."""
+        p = float(self.rates[t])
+        if p == 0.0:
+            return None
+        u = torch.rand(shape, generator=self.generators[t], dtype=MASK_DRAW_DTYPE)
+        keep = (u >= p).to(dtype)  # P(u >= p) = 1 - p for u uniform in [0, 1)
+        return keep * (1.0 / (1.0 - p))
+
+    def trial(self, h: Tensor, t: int) -> Tensor:
+        """Dropout on trial ``t``'s activations ``h [B, ...]`` -> ``[B, ...]``."""
+        mask = self._mask(t, h.shape, h.dtype)
+        return h if mask is None else h * mask.to(h.device)
+
+    def __call__(self, h: Tensor) -> Tensor:
+        """Dropout on stacked activations ``h [T, B, ...]`` -> ``[T, B, ...]``: the masks
+        drawn trial by trial, each from its own generator, then one multiply."""
+        if h.shape[0] != self.n_trials:
+            raise ValueError(
+                f"dropout for {self.n_trials} trials got activations of {h.shape[0]} trials"
+            )
+        masks = [self._mask(t, h.shape[1:], h.dtype) for t in range(self.n_trials)]
+        if all(m is None for m in masks):
+            return h
+        one = torch.ones((), dtype=h.dtype)
+        full = torch.stack([one.expand(h.shape[1:]) if m is None else m for m in masks])
+        # x * 1.0 is x exactly, so a p = 0 trial keeps its bits beside dropping ones
+        return h * full.to(h.device)  # [T, B, ...]
+
+    def __repr__(self) -> str:
+        return f"TrialDropout(rates={self.rates.tolist()})"
+
+
+def check_no_dropout(dropout: TrialDropout | None, model: str) -> None:
+    """For a model without dropout sites: refuse any positive rate, naming the setting."""
+    if dropout is not None and dropout.active:
+        raise ValueError(
+            f"training.dropout: the {model} has no dropout; set training.dropout to 0 "
+            f"for the {model} experiments (rates given: {dropout.rates.tolist()})"
+        )
