@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_zoo import DNN, META, train_chunk  # the zoo tests' way of training a chunk
+from test_figures import make_arch  # synthetic architectures: known accuracies, no training
+from test_zoo import ACCS, DNN, META, SETTINGS, train_chunk, with_settings  # as the zoo tests
 
 from weightzoo.analysis.groups import assign_groups, read_groups_csv, write_groups_csv
 from weightzoo.cli import main
 from weightzoo.train.models import trial_state_dict
+from weightzoo.train.shapes import SHAPES  # the model families this weightzoo knows
 from weightzoo.train.trainer import TensorData
 from weightzoo.zoo import hdf5 as zoo_io
 
@@ -133,6 +135,30 @@ def test_trials_with_groups_writes_each_trials_group(files, capsys, suffix):
     joined = table.merge(groups, on=["arch", "trial_id"], suffixes=("", "_file"))
     assert len(joined) == 5 and (joined["group"] == joined["group_file"]).all()
     assert {"grouped_by", "group_acc_pct", "final_test_acc"} <= set(table.columns)
+
+
+def test_trials_shows_the_settings_a_zoo_varies(tmp_path, capsys):
+    """A zoo that varies its training: `trials` prints setting_id and hp_<name> after the
+    trial's fields (synthetic trials, no training), with or without the groups file."""
+    varied = with_settings(make_arch((4, 3), ACCS, 1))
+    zoo = zoo_io.Zoo("dnn_digits", "dnn", "digits", [varied, make_arch((6, 5), ACCS, 2)])
+    zoo_io.write_zoo(tmp_path / "zoo.h5", zoo)
+    write_groups_csv(assign_groups(zoo.trials_table(), BANDS), tmp_path / "groups.csv")
+    code, out, _ = run(capsys, "trials", tmp_path / "zoo.h5")
+    assert code == 0
+    printed = pd.read_csv(io.StringIO(out))
+    at = list(printed.columns).index("diverged_epoch") + 1
+    assert list(printed.columns)[at : at + len(SETTINGS)] == SETTINGS
+    mine = printed[printed["arch"] == "h4-3"]
+    assert mine["hp_optimizer"].tolist() == varied.hparams["optimizer"].tolist()
+    assert mine["hp_lr"].tolist() == varied.hparams["lr"].tolist()
+    assert printed.loc[printed["arch"] == "h6-5", "hp_lr"].isna().all()  # varies nothing
+    out_path = tmp_path / "trials.parquet"
+    groups = ["--groups", tmp_path / "groups.csv"]
+    assert run(capsys, "trials", tmp_path / "zoo.h5", *groups, "-o", out_path)[0] == 0
+    table = pd.read_parquet(out_path)
+    assert set(SETTINGS) <= set(table.columns) and "group" in table
+    assert table["setting_id"].dtype == "Int64"
 
 
 # --------------------------------------------------------------------------- export
@@ -261,7 +287,7 @@ ERRORS = {
             ["export", write_zoo_of_unknown_model(f["root"], f["zoo"])]
             + ["--arch", "h6-6", "--trial", 0, "-o", f["root"] / "x.pt"]
         ),
-        ["mlp.h5", "unknown model 'mlp'; known models: cnn, dnn, vit"],
+        ["mlp.h5", f"unknown model 'mlp'; known models: {', '.join(sorted(SHAPES))}"],
     ),
     "missing groups file": (
         lambda f: ["info", f["zoo"], "--groups", f["root"] / "none.csv"],

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_figures import BANDS, CNN_ARCH, VIT_ARCH, make_arch
+from test_zoo import SETTINGS, with_settings  # a synthetic zoo that varies its training
 
 from weightzoo.analysis import features as F
 from weightzoo.analysis.figuredata import tables as T
@@ -210,3 +211,33 @@ def test_layer_values_pairs_layers_per_trial_and_counts_left_out_trials():
     first = values[(values["arch_index"] == 1) & (values["trial_id"] == 0)].iloc[0]
     assert first["FC3"] == row.loc[row["layer"] == "FC3", "strength_mean"].item()
     assert first["group"] == row["group"].iat[0]
+
+
+def test_varied_settings_are_identity_columns_never_features(tmp_path):
+    from weightzoo.analysis.predict.design import feature_columns
+    from weightzoo.zoo.hdf5 import read_zoo
+
+    zoo, _ = make_zoo(nan_trials=())
+    zoo.archs[0] = with_settings(zoo.archs[0])
+    groups = assign_groups(zoo.trials_table(), BANDS)
+    df = F.zoo_features(zoo, groups)
+    assert list(df.columns) == F.table_columns(SETTINGS)  # right after `diverged`
+    assert not set(SETTINGS) & set(F.FEATURE_COLUMNS) and not set(SETTINGS) & set(F.COLUMNS)
+    assert not set(SETTINGS) & set(feature_columns(df, spectral=True))
+    rows = df[(df["arch"] == "h4-3") & (df["layer"] == "FC2") & (df["state"] == "final")]
+    assert rows["hp_optimizer"].tolist() == ["adam"] * 2 + ["sgd_momentum"] * 2 + ["rmsprop"] * 2
+    assert rows["setting_id"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert df.loc[df["arch"] == "h6-5", "hp_lr"].isna().all()  # this architecture varies none
+    # the streaming reader and parquet give the same table
+    write_zoo(tmp_path / "zoo.h5", zoo)
+    assert read_zoo(tmp_path / "zoo.h5", weights=()).archs[0].hparams  # stored, read back
+    write_groups_csv(groups, tmp_path / "groups.csv")
+    from_file = F.features_from_file(tmp_path / "zoo.h5", read_groups_csv(tmp_path / "groups.csv"))
+    pd.testing.assert_frame_equal(from_file, df)
+    F.write_features(df, tmp_path / "f.parquet")
+    pd.testing.assert_frame_equal(F.read_features(tmp_path / "f.parquet"), df)
+
+
+def test_fixed_settings_give_the_agreed_columns_only():
+    zoo, groups = make_zoo()
+    assert list(F.zoo_features(zoo, groups).columns) == list(F.COLUMNS) == F.table_columns()

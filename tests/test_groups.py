@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from weightzoo.analysis.group_rules import ALL_GROUPS, DEFAULT_RELATIVE, GROUPS
 from weightzoo.analysis.groups import (
     GROUPS_CSV_COLUMNS,
+    TABLE2_COLUMNS,
     assign_groups,
     describe_group_rules,
     group_counts,
@@ -310,3 +313,139 @@ def test_figures_name_the_rules_of_their_features_tables():
     fig = Figure()
     common.set_titles(fig, "Fig. 5", "Caption.", rules)
     assert "Groups (b: relative, a: bands)" in fig._supxlabel.get_text().replace("\n", " ")
+
+
+# ------------------------------------------------------------- varied training settings
+
+# Table 2 of hand_table() as weightzoo wrote it before settings could vary: a zoo with
+# fixed settings must keep getting exactly these bytes
+FIXED_TABLE2_CSV = (
+    "experiment,model,dataset,grouped_by,group_rule,group,count,min,median,max\n"
+    "dnn_mnist,dnn,mnist,test,bands,non,2,11.35,11.35,11.35\n"
+    "dnn_mnist,dnn,mnist,test,bands,low,3,30.0,40.0,50.0\n"
+    "dnn_mnist,dnn,mnist,test,bands,mid,0,,,\n"
+    "dnn_mnist,dnn,mnist,test,bands,high,3,96.0,98.0,99.0\n"
+    "dnn_mnist,dnn,mnist,test,bands,between,1,70.0,70.0,70.0\n"
+)
+FIXED_TABLE2_MD = """# Table 2 — accuracy per group
+
+| model | group | mnist n | mnist min | mnist median | mnist max |
+|---|---|---|---|---|---|
+| dnn | non | 2 | 11.35 | 11.35 | 11.35 |
+| dnn | low | 3 | 30.00 | 40.00 | 50.00 |
+| dnn | mid | 0 | – | – | – |
+| dnn | high | 3 | 96.00 | 98.00 | 99.00 |
+| dnn | between | 1 | 70.00 | 70.00 | 70.00 |
+
+Final accuracy (%) per group, min / median / max over trials (accuracy used: dnn_mnist: test).
+Groups: bands = fixed accuracy bands (config `bands`, inclusive [min, max] %).
+n = number of trials; '–' = no finite accuracy (empty group or diverged trials only).
+non = diverged or never above chance level; between = converged but in no band.
+"""
+
+
+def varied_table(experiment="dnn_mnist"):
+    """hand_table()'s nine trials trained with varied settings, known per group:
+    non (0, 1): lr 1.0 and 0.5, sgd_momentum, one setting (id 0) replicated;
+    low (2, 3, 4): lr 1e-3, 2e-3, 4e-3 -> median 2e-3, optimizers adam, rmsprop, adam;
+    high (5, 6, 7): lr 1e-3, settings 3, 3, 4; between (8): rmsprop."""
+    table = hand_table().assign(experiment=experiment)
+    at = list(table.columns).index("diverged") + 1
+    settings = {
+        "setting_id": [0, 0, 1, 2, 2, 3, 3, 4, 5],
+        "hp_lr": [1.0, 0.5, 1e-3, 2e-3, 4e-3, 1e-3, 1e-3, 1e-3, 0.1],
+        "hp_optimizer": ["sgd_momentum"] * 2
+        + ["adam", "rmsprop", "adam"]
+        + ["adam"] * 3
+        + ["rmsprop"],
+    }
+    for offset, (name, values) in enumerate(settings.items()):
+        table.insert(at + offset, name, values)
+    return table
+
+
+def test_the_groups_file_carries_the_settings_after_diverged(tmp_path):
+    write_groups_csv(varied_table(), tmp_path / "g.csv")
+    header = (tmp_path / "g.csv").read_text().splitlines()[0].split(",")
+    at = header.index("diverged") + 1
+    assert header[at : at + 3] == ["setting_id", "hp_lr", "hp_optimizer"]
+    back = read_groups_csv(tmp_path / "g.csv")
+    assert back["setting_id"].dtype == np.int64 and back["hp_lr"].dtype == np.float64
+    assert pd.api.types.is_string_dtype(back["hp_optimizer"])
+    assert back["hp_optimizer"].tolist() == varied_table()["hp_optimizer"].tolist()
+    mixed = varied_table()
+    mixed.loc[8, ["setting_id", "hp_lr", "hp_optimizer"]] = [np.nan, np.nan, None]
+    write_groups_csv(mixed, tmp_path / "mixed.csv")
+    back = read_groups_csv(tmp_path / "mixed.csv")
+    assert back["setting_id"].dtype == "Int64"  # ids stay integers beside the missing one
+    assert back["setting_id"].isna().tolist() == [False] * 8 + [True]
+    assert back["hp_lr"].dtype == np.float64 and back["hp_optimizer"].isna().sum() == 1
+
+
+def test_table2_states_each_groups_settings():
+    t2 = table2([varied_table()]).set_index("group")
+    lr = ["hp_lr_min", "hp_lr_median", "hp_lr_max"]
+    adam, rmsprop, sgd = (f"hp_optimizer={o}" for o in ("adam", "rmsprop", "sgd_momentum"))
+    assert list(t2.columns[-7:]) == ["n_settings", *lr, adam, rmsprop, sgd]
+    assert t2.loc["non", ["n_settings", sgd, adam]].tolist() == [1, 2, 0]  # replicates: one
+    assert t2.loc["non", lr].tolist() == [0.5, 0.75, 1.0]
+    assert t2.loc["low", lr].tolist() == [1e-3, 2e-3, 4e-3]
+    assert t2.loc["low", ["n_settings", adam, rmsprop]].tolist() == [2, 2, 1]
+    assert t2.loc["high", ["n_settings", adam]].tolist() == [2, 3]
+    assert t2.loc["mid", ["n_settings", adam]].tolist() == [0, 0]  # an empty group
+    assert np.isnan(t2.loc["mid", "hp_lr_median"])
+    assert t2["n_settings"].dtype == "Int64" and t2[adam].dtype == "Int64"
+    # the settings only add columns: the accuracy part is Table 2 as without them
+    plain = table2([hand_table()])
+    pd.testing.assert_frame_equal(t2.reset_index()[plain.columns], plain)
+
+
+def test_table2_markdown_shows_the_settings_of_the_experiments_that_vary_them(tmp_path):
+    fixed = hand_table().assign(experiment="dnn_cifar10", dataset="cifar10")
+    t2 = table2([fixed, varied_table()])
+    assert t2.loc[t2["experiment"] == "dnn_cifar10", "n_settings"].isna().all()
+    assert t2.loc[t2["experiment"] == "dnn_cifar10", "hp_optimizer=adam"].isna().all()
+    write_table2(t2, tmp_path / "t2.csv", tmp_path / "t2.md")
+    md = (tmp_path / "t2.md").read_text()
+    assert md.startswith("# Table 2 — accuracy per group")
+    settings = md.split("## Training settings per group", 1)[1]
+    assert "### dnn_mnist" in settings and "dnn_cifar10" not in settings
+    assert "| group | n | settings | lr | optimizer |" in settings
+    assert "| non | 2 | 1 | 0.75 [0.5, 1] | sgd_momentum 2 |" in settings
+    assert "| low | 3 | 2 | 0.002 [0.001, 0.004] | adam 2, rmsprop 1 |" in settings
+    assert "| mid | 0 | 0 | – | – |" in settings
+    csv = pd.read_csv(tmp_path / "t2.csv")
+    assert csv.loc[csv["experiment"] == "dnn_mnist", "hp_optimizer=adam"].tolist() == [
+        0,
+        2,
+        0,
+        3,
+        0,
+    ]
+
+
+def test_table2_of_fixed_settings_is_byte_for_byte_as_before(tmp_path):
+    t2 = table2([hand_table()])
+    assert tuple(t2.columns) == TABLE2_COLUMNS
+    write_table2(t2, tmp_path / "t2.csv", tmp_path / "t2.md")
+    assert (tmp_path / "t2.csv").read_text() == FIXED_TABLE2_CSV
+    assert (tmp_path / "t2.md").read_text() == FIXED_TABLE2_MD
+    write_groups_csv(hand_table(), tmp_path / "g.csv")
+    assert (tmp_path / "g.csv").read_text().splitlines()[0] == ",".join(GROUPS_CSV_COLUMNS)
+
+
+def test_the_report_captions_of_table2_render():
+    """The report shows Table 2 with table2.rst, or table2_settings.rst when the config
+    varies settings (workflow/rules/analysis.smk): both valid reST, the second explaining
+    the settings columns after the first's text."""
+    from docutils.core import publish_parts
+
+    report = Path(__file__).resolve().parents[1] / "workflow" / "report"
+    plain = (report / "table2.rst").read_text()
+    settings = (report / "table2_settings.rst").read_text()
+    assert settings.startswith(plain)
+    for text in (plain, settings):
+        html = publish_parts(text, writer="html", settings_overrides={"halt_level": 2})
+        assert "Table 2 of the paper" in html["body"]
+    for column in ("n_settings", "hp_&lt;name&gt;_median", "hp_&lt;name&gt;=&lt;value&gt;"):
+        assert column in publish_parts(settings, writer="html")["body"]

@@ -1,4 +1,5 @@
-"""CNN and ViT families: batched form == reference module, per-trial independence, shapes."""
+"""CNN and ViT families: batched form == reference module, per-trial independence, shapes;
+every family's per-trial activation and dropout."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from weightzoo.train import hparams
+from weightzoo.train.dropout import TrialDropout
 from weightzoo.train.models import (
+    ACTIVATION_FUNCTIONS,
     CNN,
     FAMILIES,
     ViT,
@@ -195,3 +199,148 @@ def test_strategy_auto_picks_per_device_and_explicit_choices_win():
     assert family_for_device("vit", "auto", cuda) is FAMILIES["vit"]
     with pytest.raises(ValueError, match="training.strategy 'loop' applies to the CNN only"):
         family_for_device("dnn", "loop", cpu)
+
+
+# ------------------------------------------------ per-trial activation and dropout
+DNN_ARCH = {"widths": [12, 7]}
+# every family with a hidden activation, on digits-sized inputs [T, B, 1, 8, 8]
+WITH_ACTIVATION = [
+    pytest.param(get_family("dnn"), DNN_ARCH, id="dnn"),
+    *ALL,
+    pytest.param(get_family("smallcnn"), {"channels": 4, "layers": 2}, id="smallcnn"),
+]
+# the families with dropout sites, and the strategies that run them
+WITH_DROPOUT = [p for p in WITH_ACTIVATION if not p.id.startswith("vit")]
+
+
+def trial_dropout(rates, seed=0):
+    """One generator per trial, seeded from the trial's position plus ``seed``."""
+    gens = [torch.Generator().manual_seed(seed + t) for t in range(len(rates))]
+    return TrialDropout(torch.tensor(rates, dtype=torch.float64), gens)
+
+
+def test_activation_table_agrees_with_the_settings_names():
+    assert tuple(ACTIVATION_FUNCTIONS) == hparams.ACTIVATIONS
+    with pytest.raises(ValueError, match="training.activation: unknown activation 'gelu'"):
+        get_family("dnn").forward({}, torch.zeros(1, 1, 1, 8, 8), activation="gelu")
+
+
+@pytest.mark.parametrize(("family", "arch"), WITH_ACTIVATION)
+def test_default_options_and_zero_dropout_give_the_bits_of_no_options(family, arch):
+    g = torch.Generator().manual_seed(3)
+    params = random_params(family, arch, (1, 8, 8), 3, g)
+    x = torch.rand(3, 5, 1, 8, 8, generator=g, dtype=torch.float64)
+    plain = family.forward(params, x, arch)
+    explicit = family.forward(params, x, arch, activation="relu", dropout=None)
+    zero = family.forward(params, x, arch, dropout=trial_dropout([0.0, 0.0, 0.0]))
+    assert torch.equal(plain, explicit)
+    assert torch.equal(plain, zero)
+
+
+@pytest.mark.parametrize(("family", "arch"), WITH_ACTIVATION)
+def test_tanh_forward_equals_the_reference_module_with_tanh(family, arch):
+    g = torch.Generator().manual_seed(4)
+    params = random_params(family, arch, (1, 8, 8), 3, g)
+    x = torch.rand(3, 5, 1, 8, 8, generator=g, dtype=torch.float64)
+    logits = family.forward(params, x, arch, activation="tanh")  # [T, B, 10]
+    assert not torch.equal(logits, family.forward(params, x, arch)), "tanh changed nothing"
+    for k in range(3):
+        module = family.reference_module(arch, (1, 8, 8), 10, activation="tanh").double()
+        module.load_state_dict(trial_state_dict(params, k))
+        assert (logits[k] - module(x[k])).abs().max().item() <= 1e-12, k
+
+
+@pytest.mark.parametrize(("family", "arch"), WITH_DROPOUT)
+def test_dropout_forward_equals_the_reference_module_with_that_trials_masks(family, arch):
+    g = torch.Generator().manual_seed(5)
+    params = random_params(family, arch, (1, 8, 8), 3, g)
+    x = torch.rand(3, 5, 1, 8, 8, generator=g, dtype=torch.float64)
+    rates = [0.5, 0.0, 0.3]
+    logits = family.forward(params, x, arch, dropout=trial_dropout(rates, seed=10))
+    assert not torch.equal(logits[0], family.forward(params, x, arch)[0]), "nothing dropped"
+    for k in range(3):
+        one = trial_dropout([rates[k]], seed=10 + k)
+        module = family.reference_module(arch, (1, 8, 8), 10, dropout=one).double()
+        module.load_state_dict(trial_state_dict(params, k))
+        assert (logits[k] - module(x[k])).abs().max().item() <= 1e-12, k
+        module.eval()  # evaluation never drops
+        with torch.no_grad():
+            no_drop = family.forward(params, x, arch)[k]
+            assert (no_drop - module(x[k])).abs().max().item() <= 1e-12, k
+
+
+@pytest.mark.parametrize(
+    ("family", "arch"),
+    [
+        pytest.param(get_family("dnn"), DNN_ARCH, id="dnn"),
+        pytest.param(CNN("loop"), CNN_FLAT, id="cnn-loop"),
+    ],
+)
+def test_a_trials_dropout_is_bit_identical_in_any_ensemble(family, arch):
+    """Trial k's masks come from its own generator only: its logits and gradients are the
+    same bits beside other trials (other rates, other generators) as beside itself."""
+    g = torch.Generator().manual_seed(6)
+    params = random_params(family, arch, (1, 8, 8), 4, g)
+    x = torch.rand(4, 6, 1, 8, 8, generator=g, dtype=torch.float32)
+    y = torch.randint(0, 10, (4, 6), generator=g)
+    params = {n: p.float() for n, p in params.items()}
+
+    def run(trials, rates, seeds):
+        leaves = {n: p[trials].clone().requires_grad_(True) for n, p in params.items()}
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        dropout = TrialDropout(torch.tensor(rates), gens)
+        logits = family.forward(leaves, x[trials], arch, dropout=dropout)  # [t, B, 10]
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), y[trials].flatten(), reduction="none"
+        )
+        loss.view(len(trials), -1).mean(1).sum().backward()  # as the trainer: per-trial means
+        return logits.detach(), {n: p.grad for n, p in leaves.items()}
+
+    k = 2  # trial 2, rate 0.4, generator seed 102
+    together = run([0, 1, 2, 3], [0.1, 0.0, 0.4, 0.6], [100, 101, 102, 103])
+    # two trials (a lone CPU trial multiplies differently: trainer.needs_shadow_trial)
+    beside = run([2, 0], [0.4, 0.0], [102, 7])
+    assert torch.equal(together[0][k], beside[0][0])
+    for name in params:
+        assert torch.equal(together[1][name][k], beside[1][name][0]), name
+
+
+def test_dropout_keeps_one_minus_p_scaled_and_a_zero_rate_trial_untouched():
+    h = torch.rand(3, 200, 50, generator=torch.Generator().manual_seed(1)) + 0.5  # [T, B, F]
+    out = trial_dropout([0.0, 0.25, 0.7])(h)
+    assert torch.equal(out[0], h[0])
+    for t, p in ((1, 0.25), (2, 0.7)):
+        kept = out[t] != 0
+        assert abs(kept.float().mean().item() - (1 - p)) < 0.01, t
+        torch.testing.assert_close(out[t][kept], h[t][kept] / (1 - p))
+    # one trial's masks, drawn alone or stacked, are the same bits
+    alone = trial_dropout([0.7], seed=2).trial(h[2], 0)
+    assert torch.equal(out[2], alone)
+
+
+@pytest.mark.parametrize(
+    ("rates", "generators", "match"),
+    [
+        ([0.5, 1.0], 2, r"trial 1 has rate 1\.0"),
+        ([-0.1], 1, r"trial 0 has rate -0\.1"),
+        ([0.5, 0.5], 3, "2 rates for 3 trials|\\(2,\\) rates for 3 trials"),
+    ],
+    ids=["one", "negative", "count"],
+)
+def test_bad_dropout_is_named(rates, generators, match):
+    gens = [torch.Generator() for _ in range(generators)]
+    with pytest.raises(ValueError, match=match):
+        TrialDropout(torch.tensor(rates), gens)
+
+
+def test_vit_refuses_dropout_naming_the_setting():
+    vit = ViT()
+    g = torch.Generator().manual_seed(7)
+    params = random_params(vit, VIT, (1, 8, 8), 2, g)
+    x = torch.rand(2, 3, 1, 8, 8, generator=g, dtype=torch.float64)
+    with pytest.raises(ValueError, match="training.dropout: the ViT has no dropout"):
+        vit.forward(params, x, VIT, dropout=trial_dropout([0.0, 0.2]))
+    with pytest.raises(ValueError, match="training.dropout"):
+        vit.reference_module(VIT, (1, 8, 8), 10, dropout=trial_dropout([0.2]))
+    zero = vit.forward(params, x, VIT, dropout=trial_dropout([0.0, 0.0]))
+    assert torch.equal(zero, vit.forward(params, x, VIT))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from weightzoo.train.optim import VECTOR_BLOCK, BlockAlignedAdam
+from weightzoo.train.optim import VECTOR_BLOCK, BlockAlignedAdam, PerTrialOptimizer
 
 # per-trial sizes with awkward tails (a 3x3 kernel of 6 channels is 54) and ensemble sizes
 SIZES = (1, 7, 9, 10, 54, 100, 1000)
@@ -96,3 +96,22 @@ def test_bad_parameters_are_named():
     p = torch.zeros(5, requires_grad=True)
     with pytest.raises(RuntimeError, match=r"parameter 0 \(5,\) has no gradient"):
         BlockAlignedAdam([p], lr=1e-3).step()
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd_momentum", "rmsprop"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_per_trial_optimizer_gives_every_trial_the_same_update_alone_or_stacked(kind, dtype):
+    """Each trial with its own learning rate and weight decay (from its id), stacked with
+    any number of others: the same bits as alone."""
+
+    def make(trials):
+        lr = [1e-3 * (1 + t % 5) for t in trials]
+        decay = [0.0 if t % 3 == 0 else 1e-3 * t for t in trials]
+        return lambda ps: PerTrialOptimizer(ps, kind, lr, decay)
+
+    for n in SIZES:
+        alone = torch.cat([train(make([t]), [t], n, dtype) for t in range(max(ENSEMBLES))])
+        for t_count in ENSEMBLES:
+            trials = range(t_count)
+            together = train(make(trials), trials, n, dtype)
+            assert torch.equal(together, alone[:t_count]), (kind, n, t_count)

@@ -151,7 +151,9 @@ def test_per_trial_optimizer_equals_torch_optimizer_per_trial(kind):
             ref.zero_grad()
             ((p - target[t]) ** 2).sum().backward()
             ref.step()
-            assert torch.equal(stacked.detach()[t], p.detach()), (kind, step, t)
+            # the same update up to rounding: the per-trial rate multiplies torch's unit step
+            diff = (stacked.detach()[t] - p.detach()).abs().max()
+            assert diff <= 1e-14, (kind, step, t, diff)
 
 
 def test_one_shared_adam_keeps_the_fast_fused_step():

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
+from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from test_figures import make_arch  # synthetic architectures: known accuracies, no training
 
 from weightzoo.train.models import get_family, trial_state_dict
 from weightzoo.train.seeds import trial_seed
 from weightzoo.train.trainer import TrainSettings, train_trials
 from weightzoo.zoo import hdf5 as zoo_io
+from weightzoo.zoo.hdf5 import Zoo, write_zoo
 
 DNN = get_family("dnn")
 META = {"experiment": "dnn_digits", "model": "dnn", "dataset": "digits"}
+ACCS = [0.11, 0.40, 0.81, 0.97, 0.98, 0.70]  # final test accuracies of synthetic trials
 
 
 def train_chunk(data, arch, trial_ids, epochs=2):
@@ -175,3 +181,125 @@ def test_cnn_and_vit_weights_round_trip_to_the_recorded_accuracy(
     zoo_io.merge_job_files([path], out, {"trials": 2})
     (stored,) = zoo_io.read_zoo(out).archs
     assert assert_trials_give_their_recorded_test_accuracy(family, stored, data) == 2
+
+
+# ------------------------------------------------------------- varied training settings
+
+FIXTURE_V1 = Path(__file__).parent / "fixtures" / "zoo_v1.h5"
+SETTINGS = ["setting_id", "hp_lr", "hp_weight_decay", "hp_optimizer"]
+
+
+def with_settings(a: zoo_io.ArchTrials, replicates: int = 2) -> zoo_io.ArchTrials:
+    """``a`` as a zoo that varies lr, weight_decay (some exactly 0) and optimizer trains it:
+    trials k*j .. k*j+k-1 share setting j (``replicates`` = k), as the trainer records."""
+    sid = a.trials["trial_id"].astype(np.int64) // replicates
+    hparams = {
+        "lr": 10.0 ** -(1.0 + sid % 3),  # 0.1, 0.01, 0.001, 0.1, ...
+        "weight_decay": np.where(sid % 2 == 0, 0.0, 1e-4),
+        "optimizer": np.array(["adam", "sgd_momentum", "rmsprop"])[sid % 3],
+        "setting_id": sid,
+    }
+    return replace(a, hparams=hparams)
+
+
+def assert_same_hparams(got: dict, expected: dict) -> None:
+    assert list(got) == list(expected)  # the writer's order, not HDF5's alphabetical one
+    for name, values in expected.items():
+        assert got[name].dtype.kind == np.asarray(values).dtype.kind, name
+        assert got[name].tolist() == np.asarray(values).tolist(), name
+
+
+def test_varied_settings_round_trip_through_a_zoo_file(tmp_path):
+    varied = with_settings(make_arch((4, 3), ACCS, 1))
+    write_zoo(tmp_path / "zoo.h5", Zoo("dnn_mnist", "dnn", "mnist", [varied]))
+    with h5py.File(tmp_path / "zoo.h5", "r") as f:
+        group = f["archs/h4-3/hparams"]
+        assert list(group) == ["lr", "weight_decay", "optimizer", "setting_id"]
+        assert group["lr"].dtype == np.float64 and group["setting_id"].dtype == np.int64
+        assert h5py.check_string_dtype(group["optimizer"].dtype).encoding == "utf-8"
+        assert f.attrs["schema_version"] == 2  # additive: readers of version 2 skip the group
+    (back,) = zoo_io.read_zoo(tmp_path / "zoo.h5", weights=()).archs
+    assert_same_hparams(back.hparams, varied.hparams)
+    assert back.hparams["optimizer"].dtype.kind == "U"  # numpy str, not bytes or objects
+    picked = back.select(np.array([5, 0]))
+    assert picked.hparams["optimizer"].tolist() == ["rmsprop", "adam"]
+    assert picked.hparams["setting_id"].tolist() == [2, 0]
+
+
+def test_varied_settings_survive_job_files_and_their_merge(tmp_path):
+    varied = with_settings(make_arch((4, 3), ACCS, 1))
+    paths = []
+    for name, index in (("late.h5", [3, 4, 5]), ("early.h5", [0, 1, 2])):
+        zoo_io.write_job_file(tmp_path / name, varied.select(np.array(index)), META)
+        paths.append(tmp_path / name)
+    job, _ = zoo_io.read_job_file(paths[0])
+    assert job.hparams["lr"].tolist() == varied.hparams["lr"][3:].tolist()
+    merged = zoo_io.merge_job_files(paths, tmp_path / "zoo.h5", {})
+    assert_same_hparams(merged.archs[0].hparams, varied.hparams)  # sorted by trial id
+    (stored,) = zoo_io.read_zoo(tmp_path / "zoo.h5", weights=()).archs
+    assert_same_hparams(stored.hparams, varied.hparams)
+
+
+def test_job_files_that_vary_different_settings_are_refused(tmp_path):
+    varied = with_settings(make_arch((4, 3), ACCS, 1))
+    fixed = make_arch((4, 3), ACCS, 1)
+    zoo_io.write_job_file(tmp_path / "a.h5", varied.select(np.arange(3)), META)
+    zoo_io.write_job_file(tmp_path / "b.h5", fixed.select(np.arange(3, 6)), META)
+    with pytest.raises(ValueError, match="h4-3: its job files hold different varied settings"):
+        zoo_io.merge_job_files([tmp_path / "a.h5", tmp_path / "b.h5"], tmp_path / "z.h5", {})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (np.zeros(5), r"hparams\['lr'\] has shape \(5,\), expected \(6,\)"),
+        (np.zeros(6, dtype=bool), r"hparams\['lr'\]: dtype bool is not stored"),
+        (np.array([1.0, "a"] * 3, dtype=object), r"hparams\['lr'\]: an object array"),
+    ],
+    ids=["length", "bool", "mixed"],
+)
+def test_bad_hparams_are_refused_naming_the_setting(tmp_path, values, message):
+    bad = replace(make_arch((4, 3), ACCS, 1), hparams={"lr": values})
+    with pytest.raises(ValueError, match=f"architecture h4-3: {message}"):
+        zoo_io.write_job_file(tmp_path / "job.h5", bad, META)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_files_without_the_group_read_as_fixed_settings(tmp_path):
+    (old,) = zoo_io.read_zoo(FIXTURE_V1, weights=()).archs  # written before the group existed
+    assert old.hparams == {}
+    fixed = make_arch((4, 3), ACCS, 1)
+    write_zoo(tmp_path / "zoo.h5", Zoo("dnn_mnist", "dnn", "mnist", [fixed]))
+    with h5py.File(tmp_path / "zoo.h5", "r") as f:
+        assert "hparams" not in f["archs/h4-3"]  # fixed settings write no group
+    (back,) = zoo_io.read_zoo(tmp_path / "zoo.h5", weights=()).archs
+    assert back.hparams == {}
+    columns = zoo_io.read_zoo(FIXTURE_V1, weights=()).trials_table().columns
+    assert not [c for c in columns if c == "setting_id" or c.startswith("hp_")]
+
+
+def test_the_trials_table_carries_the_settings_after_the_trial_fields():
+    varied = with_settings(make_arch((4, 3), ACCS, 1))
+    table = Zoo("dnn_mnist", "dnn", "mnist", [varied]).trials_table()
+    at = list(table.columns).index("diverged_epoch") + 1
+    assert list(table.columns)[at : at + 4] == SETTINGS
+    assert table["hp_lr"].dtype == np.float64 and table["setting_id"].dtype == np.int64
+    assert pd.api.types.is_string_dtype(table["hp_optimizer"])
+    assert table["hp_optimizer"].tolist() == ["adam"] * 2 + ["sgd_momentum"] * 2 + ["rmsprop"] * 2
+    assert table["hp_weight_decay"].tolist() == [0.0, 0.0, 1e-4, 1e-4, 0.0, 0.0]
+
+
+def test_architectures_without_a_setting_have_it_missing_in_the_trials_table():
+    varied = with_settings(make_arch((4, 3), ACCS, 1))
+    only_lr = replace(make_arch((6, 5), ACCS, 2), hparams={"lr": np.full(6, 0.5)})
+    fixed = make_arch((8, 8), ACCS, 3)
+    table = Zoo("dnn_mnist", "dnn", "mnist", [only_lr, fixed, varied]).trials_table()
+    at = list(table.columns).index("diverged_epoch") + 1
+    assert list(table.columns)[at : at + 4] == SETTINGS  # in the order they first appear
+    lr = table.set_index("arch")["hp_lr"]
+    assert (lr["h6-5"] == 0.5).all() and lr["h8-8"].isna().all() and lr["h4-3"].notna().all()
+    assert table.loc[table["arch"] != "h4-3", "hp_optimizer"].isna().all()
+    assert table["setting_id"].dtype == "Int64"  # ids stay integers beside the missing ones
+    assert table.loc[table["arch"] == "h4-3", "setting_id"].tolist() == [0, 0, 1, 1, 2, 2]
+    plain = Zoo("dnn_mnist", "dnn", "mnist", [fixed]).trials_table()
+    assert list(plain.columns) == [c for c in table.columns if c not in SETTINGS]

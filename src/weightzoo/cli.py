@@ -279,8 +279,9 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def trials_table(path: Path, groups_path: Path | None = None) -> pd.DataFrame:
-    """:meth:`Zoo.trials_table` (accuracies as fractions), with each trial's group when a
-    groups file is given."""
+    """:meth:`Zoo.trials_table` (accuracies as fractions; ``setting_id`` and ``hp_<name>``
+    where the zoo varies its training), with each trial's group when a groups file is
+    given."""
     zoo = load_zoo(path)
     table = zoo.trials_table()
     for column in ("max_train_acc", "max_test_acc"):  # -inf marks all-NaN (diverged) rows
@@ -441,7 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=cmd_info)
 
     trials = zoo_command(
-        "trials", "the per-trial table: ids, seed, divergence, final and best accuracies"
+        "trials",
+        "the per-trial table: ids, seed, divergence, the training settings a zoo varies "
+        "(setting_id, hp_<name>), final and best accuracies",
     )
     trials.add_argument(
         "--groups", type=Path, metavar="GROUPS.csv", help=f"{groups_help}: add each trial's group"

@@ -26,6 +26,7 @@ rule predict:
             labels={"experiment": "{experiment}", "kind": "table"},
         ),
         oof="results/predict/{experiment}.oof.csv",
+        arch="results/predict/{experiment}.arch.csv",
     log:
         "results/logs/predict/{experiment}.log",
     benchmark:

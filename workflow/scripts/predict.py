@@ -10,4 +10,9 @@ from weightzoo.runlog import job_log
 from weightzoo.stages.predict import predict
 
 with job_log(snakemake.log[0]):
-    predict(snakemake.input.features, snakemake.output.results, snakemake.output.oof)
+    predict(
+        snakemake.input.features,
+        snakemake.output.results,
+        snakemake.output.oof,
+        snakemake.output.arch,
+    )

@@ -5,7 +5,9 @@ the raw weights. Columns, formulas and references: ``docs/features.md``.
 
 * identity: :data:`IDENTITY_COLUMNS` (experiment, architecture, trial, its group and
   accuracies in percent, the layer and the state ``final`` / ``initial`` / ``epoch_<k>``,
-  one per checkpoint the zoo stores, training.checkpoint_epochs);
+  one per checkpoint the zoo stores, training.checkpoint_epochs); a zoo that varies its
+  training adds the trial's settings, ``setting_id`` and ``hp_<name>``, after ``diverged``
+  (:func:`table_columns`): identity, never features;
 * features: :data:`FEATURE_COLUMNS` (floats; NaN where undefined). A trial whose weights
   or bias of a layer and state are not all finite keeps its row, with ``nonfinite`` True
   and every feature NaN;
@@ -38,7 +40,7 @@ from ..zoo.hdf5 import (
     read_zoo,
     stored_checkpoints,
 )
-from .columns import TRIAL_IDENTITY
+from .columns import TRIAL_IDENTITY, hparam_columns
 from .spectral import SPECTRAL_COLUMNS, empty_spectral, masked_spectral_features
 
 STATES = ("final", "initial")  # every zoo has them; checkpoints add "epoch_<k>"
@@ -92,6 +94,8 @@ IDENTITY_COLUMNS = (
     "nonfinite",
 )
 COLUMNS = (*IDENTITY_COLUMNS, *FEATURE_COLUMNS, *DYNAMICS_COLUMNS, *SPECTRAL_COLUMNS)
+# the trial's varied training settings (setting_id, hp_<name>) follow this identity column
+SETTINGS_AFTER = "diverged"
 
 # A reader of one chunk of stacked weights: (arch, state, param, trials) -> [t, ...] or None
 ChunkReader = Callable[[ArchTrials, str, str, slice], "np.ndarray | None"]
@@ -366,6 +370,13 @@ def default_states(checkpoint_epochs) -> tuple[str, ...]:
     return (*STATES, *(checkpoint_name(k) for k in sorted(checkpoint_epochs)))
 
 
+def table_columns(settings: Sequence[str] = ()) -> list[str]:
+    """The table's columns: :data:`COLUMNS` with the zoo's setting columns ``settings``
+    (``setting_id``, ``hp_<name>``; none for fixed settings) after ``diverged``."""
+    at = COLUMNS.index(SETTINGS_AFTER) + 1
+    return [*COLUMNS[:at], *settings, *COLUMNS[at:]]
+
+
 def _features(
     zoo: Zoo, groups, states, read: ChunkReader, chunk_elements, spectral: bool = True
 ) -> pd.DataFrame:
@@ -378,7 +389,8 @@ def _features(
     for a in zoo.archs:
         trials = identity[identity["arch"] == a.arch_name].reset_index(drop=True)
         blocks += _arch_rows(zoo, a, trials, states, read, chunk_elements, spectral)
-    df = pd.concat(blocks, ignore_index=True).loc[:, list(COLUMNS)]
+    settings = hparam_columns(identity.columns)
+    df = pd.concat(blocks, ignore_index=True).loc[:, table_columns(settings)]
     order = df["state"].map({s: i for i, s in enumerate(states)})
     df = df.assign(_order=order).sort_values(
         ["arch_index", "trial_id", "layer_index", "_order"], kind="stable"

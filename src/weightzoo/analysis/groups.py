@@ -26,6 +26,11 @@ Rule (:func:`assign_groups`), applied per experiment:
 ``grouped_by`` column and printed with Table 2. Accuracies in zoo files are fractions;
 every accuracy this module writes is in percent, rounded to 4 decimals so that float32
 values such as 0.95 (stored as 0.9499999881) land on the band edge 95 they stand for.
+
+A zoo that varies its training (per-trial settings, ``docs/hdf5.md``) adds ``setting_id``
+and ``hp_<name>`` to the groups file, after ``diverged``, and Table 2 then says per group
+how each varied setting is spread (:func:`table2`), so that a group made of the trials of
+one bad setting shows as such. Zoos with fixed settings write the same files as before.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_output
+from ..zoo.columns import HPARAM_PREFIX, SETTING_ID, hparam_columns, nullable_setting_id
 from .group_rules import (
     ACCURACY_KINDS,
     ALL_GROUPS,
@@ -78,6 +84,12 @@ TABLE2_COLUMNS = (
     "median",
     "max",
 )
+# Table 2's columns when experiments vary their training: the distinct settings a group's
+# trials trained, then per varied number hp_<name>_{min,median,max}, per varied name the
+# trials with each value, hp_<name>=<value>
+N_SETTINGS = "n_settings"
+NUMBER_STATS = ("min", "median", "max")
+SETTING_DIGITS = 4  # significant digits of a setting's statistics in Table 2
 
 
 def validate_bands(
@@ -210,6 +222,13 @@ def group_counts(groups: pd.DataFrame | pd.Series) -> dict[str, int]:
     return {g: int(counts.get(g, 0)) for g in ALL_GROUPS}
 
 
+def _groups_file_columns(table: pd.DataFrame) -> list[str]:
+    """:data:`GROUPS_CSV_COLUMNS` with ``table``'s setting columns after ``diverged``."""
+    at = GROUPS_CSV_COLUMNS.index("diverged") + 1
+    settings = hparam_columns(table.columns)
+    return [*GROUPS_CSV_COLUMNS[:at], *settings, *GROUPS_CSV_COLUMNS[at:]]
+
+
 def _stats_row(accs: np.ndarray) -> dict[str, float]:
     finite = accs[np.isfinite(accs)]
     if finite.size == 0:
@@ -221,6 +240,51 @@ def _stats_row(accs: np.ndarray) -> dict[str, float]:
     }
 
 
+def _significant(value: float) -> float:
+    return float(f"{value:.{SETTING_DIGITS}g}")
+
+
+def _number_stats(values: pd.Series) -> list[float]:
+    """min, median, max of a varied number over a group's trials (NaN when none)."""
+    finite = values.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return [np.nan] * len(NUMBER_STATS)
+    return [_significant(f(finite)) for f in (np.min, np.median, np.max)]
+
+
+def _setting_kinds(joined: pd.DataFrame) -> dict[str, list | None]:
+    """Each ``hp_`` column of the grouped trials -> None for a number, else the names
+    it takes (sorted): the columns of Table 2 that describe it."""
+    kinds = {}
+    for column in hparam_columns(joined.columns):
+        if column == SETTING_ID:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(joined[column])
+        kinds[column] = None if numeric else sorted(set(joined[column].dropna().astype(str)))
+    return kinds
+
+
+def _setting_stats(exp: pd.DataFrame, in_group: pd.Series, kinds: Mapping) -> dict:
+    """Table 2's setting columns for one group of one experiment: the distinct settings
+    its trials trained, per number min/median/max, per name the trials with each value.
+    NA where the experiment does not vary the setting (another experiment does)."""
+    row: dict[str, object] = {}
+    if SETTING_ID in exp:
+        varies = exp[SETTING_ID].notna().any()
+        row[N_SETTINGS] = exp.loc[in_group, SETTING_ID].nunique() if varies else pd.NA
+    for column, names in kinds.items():
+        varies = exp[column].notna().any()
+        values = exp.loc[in_group, column]
+        if names is None:
+            stats = _number_stats(values) if varies else [np.nan] * len(NUMBER_STATS)
+            row.update({f"{column}_{s}": v for s, v in zip(NUMBER_STATS, stats, strict=True)})
+        else:
+            counts = values.dropna().astype(str).value_counts()
+            row.update({f"{column}={n}": int(counts.get(n, 0)) if varies else pd.NA for n in names})
+    return row
+
+
 def table2(per_experiment: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Table 2: per (experiment, model, dataset, group) count, min, median, max (percent).
 
@@ -229,12 +293,20 @@ def table2(per_experiment: Sequence[pd.DataFrame]) -> pd.DataFrame:
     accuracy used for grouping), finite values only (diverged *non* trials count but have
     no accuracy), rounded to 2 decimals. Every group of :data:`ALL_GROUPS` gets a row,
     empty ones with count 0 and NaN statistics. Experiments keep their input order.
+
+    Where the trials carry varied training settings (``setting_id``, ``hp_<name>``),
+    columns follow :data:`TABLE2_COLUMNS`: ``n_settings`` (distinct settings the group's
+    trials trained), ``hp_<name>_min``/``_median``/``_max`` per varied number (4
+    significant digits) and ``hp_<name>=<value>`` (trials with that value) per varied
+    name; NA in the rows of an experiment that does not vary it. Without such columns
+    the table is exactly :data:`TABLE2_COLUMNS`.
     """
     frames = [f for f in per_experiment if len(f)]
     if not frames:
         return pd.DataFrame(columns=list(TABLE2_COLUMNS))
     rows = []
     joined = pd.concat(frames, ignore_index=True)
+    kinds = _setting_kinds(joined)
     for (experiment, model, dataset), exp in joined.groupby(
         ["experiment", "model", "dataset"], sort=False
     ):
@@ -242,7 +314,8 @@ def table2(per_experiment: Sequence[pd.DataFrame]) -> pd.DataFrame:
         rules = exp["group_rule"].astype(str) if "group_rule" in exp else pd.Series(["bands"])
         group_rule = ",".join(sorted(set(rules)))
         for group in ALL_GROUPS:
-            accs = exp.loc[exp["group"] == group, "group_acc_pct"].to_numpy(dtype=float)
+            in_group = exp["group"] == group
+            accs = exp.loc[in_group, "group_acc_pct"].to_numpy(dtype=float)
             rows.append(
                 {
                     "experiment": experiment,
@@ -253,9 +326,12 @@ def table2(per_experiment: Sequence[pd.DataFrame]) -> pd.DataFrame:
                     "group": group,
                     "count": int(len(accs)),
                     **_stats_row(accs),
+                    **_setting_stats(exp, in_group, kinds),
                 }
             )
-    return pd.DataFrame(rows, columns=list(TABLE2_COLUMNS))
+    table = pd.DataFrame(rows)
+    counts = [c for c in table.columns if c == N_SETTINGS or "=" in c]
+    return table.astype(dict.fromkeys(counts, "Int64"))  # NA where not varied, no 12.0
 
 
 def _rules_of(df: pd.DataFrame) -> dict[str, str]:
@@ -310,7 +386,65 @@ def table2_markdown(df: pd.DataFrame) -> str:
         "n = number of trials; '–' = no finite accuracy (empty group or diverged trials only).",
         "non = diverged or never above chance level; between = converged but in no band.",
     ]
-    return "\n".join(["# Table 2 — accuracy per group", "", *lines, *notes]) + "\n"
+    settings = _settings_markdown(df)
+    return "\n".join(["# Table 2 — accuracy per group", "", *lines, *notes, *settings]) + "\n"
+
+
+def _settings_layout(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Setting name -> its Table 2 columns (``hp_lr_min`` ... or ``hp_optimizer=adam`` ...),
+    in the table's order; empty for experiments with fixed settings."""
+    layout: dict[str, list[str]] = {}
+    for column in df.columns:
+        if not column.startswith(HPARAM_PREFIX):
+            continue
+        name, is_count, _ = column[len(HPARAM_PREFIX) :].partition("=")
+        if not is_count:
+            name = name.rsplit("_", 1)[0]  # hp_weight_decay_median -> weight_decay
+        layout.setdefault(name, []).append(column)
+    return layout
+
+
+def _setting_cell(row: pd.Series, columns: Sequence[str]) -> str:
+    """``median [min, max]`` of a number, ``adam 3, rmsprop 9`` (values with trials) of a
+    name; '–' when the group has no value."""
+    if "=" in columns[0]:
+        counts = [(c.partition("=")[2], int(row[c])) for c in columns]
+        return ", ".join(f"{name} {n}" for name, n in counts if n) or "–"
+    lo, mid, hi = (row[c] for c in columns)
+    if not np.isfinite(mid):
+        return "–"
+    return f"{mid:.3g} [{lo:.3g}, {hi:.3g}]"
+
+
+def _settings_markdown(df: pd.DataFrame) -> list[str]:
+    """Lines of Table 2's settings part, one table per experiment that varies its training
+    (none for fixed settings, so their Table 2 stays as it was)."""
+    layout = _settings_layout(df)
+    if not layout:
+        return []
+    lines = [
+        "",
+        "## Training settings per group",
+        "",
+        "Experiments that vary their training: per group, the trials (n), the distinct",
+        "settings they trained (settings; replicates share one), and each varied setting:",
+        "median [min, max] over the group's trials for a number, trials per value for a name.",
+    ]
+    for experiment, exp in df.groupby("experiment", sort=False):
+        varied = {
+            name: columns for name, columns in layout.items() if exp[columns].notna().any(axis=None)
+        }
+        if not varied:
+            continue
+        header = ["group", "n", "settings", *varied]
+        lines += ["", f"### {experiment}", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for _, r in exp.iterrows():
+            n_settings = "" if pd.isna(r.get(N_SETTINGS, pd.NA)) else str(int(r[N_SETTINGS]))
+            cells = [r["group"], str(int(r["count"])), n_settings]
+            cells += [_setting_cell(r, columns) for columns in varied.values()]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_table2(df: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike) -> None:
@@ -322,22 +456,30 @@ def write_table2(df: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | o
 
 
 def write_groups_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write one experiment's grouped trials (columns :data:`GROUPS_CSV_COLUMNS`)."""
+    """Write one experiment's grouped trials (columns :data:`GROUPS_CSV_COLUMNS`, and the
+    varied training settings ``setting_id``, ``hp_<name>`` after ``diverged`` if any)."""
     missing = [c for c in GROUPS_CSV_COLUMNS if c not in table]
     if missing:
         raise ValueError(f"table lacks columns {missing}; pass the result of assign_groups()")
     with atomic_output(path) as tmp:
-        table.loc[:, list(GROUPS_CSV_COLUMNS)].to_csv(tmp, index=False)
+        table.loc[:, _groups_file_columns(table)].to_csv(tmp, index=False)
 
 
 def read_groups_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read a file written by :func:`write_groups_csv` (accuracies in percent)."""
     text_columns = ("experiment", "model", "dataset", "arch", "grouped_by", "group_rule", "group")
+    pct_columns = [c for c in GROUPS_CSV_COLUMNS if c.endswith("_pct")]
+    # a varied setting is empty where an architecture does not vary it: NaN, so that
+    # numbers stay numbers (names are read as str)
+    settings = hparam_columns(pd.read_csv(path, nrows=0).columns)
     df = pd.read_csv(
         path,
         dtype={c: str for c in text_columns},
         keep_default_na=False,
-        na_values={c: ["", "nan", "NaN"] for c in GROUPS_CSV_COLUMNS if c.endswith("_pct")},
+        na_values={
+            **{c: ["", "nan", "NaN"] for c in pct_columns},
+            **{c: [""] for c in settings},
+        },
     )
     if (
         "group_rule" not in df and "grouped_by" in df
@@ -352,4 +494,4 @@ def read_groups_csv(path: str | os.PathLike) -> pd.DataFrame:
     if df["diverged"].isna().any():
         raise ValueError(f"{path}: column 'diverged' must be True/False")
     df["diverged"] = df["diverged"].astype(bool)
-    return df
+    return nullable_setting_id(df)

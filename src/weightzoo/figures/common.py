@@ -35,6 +35,7 @@ from matplotlib.lines import Line2D
 
 from ..analysis.groups import ALL_GROUPS, BETWEEN, GROUPS, describe_group_rules
 from ..io import atomic_output
+from .registry import MODEL_LABELS
 
 GROUP_COLORS = {
     "non": "#1f77b4",
@@ -53,8 +54,13 @@ DATASET_LABELS = {
     "cifar-10": "CIFAR-10",
     "cifar10": "CIFAR-10",
 }
-MODEL_LABELS = {"dnn": "DNN", "cnn": "CNN", "vit": "ViT"}
 DPI = 150
+
+
+def figure_label(number: int) -> str:
+    """A title's "Fig. N — " for the paper's figures; nothing for those beyond the paper
+    (number 0, e.g. the Small CNN's versions of Figs 2-13)."""
+    return f"Fig. {number} — " if number else ""
 
 
 def dataset_label(name: str) -> str:

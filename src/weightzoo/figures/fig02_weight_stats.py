@@ -50,7 +50,7 @@ def draw(
         lambda ax, i, label: _panel(ax, tables[i], label, weights),
         [T.trial_counts(t) for t in tables],
         (out_pdf, out_png),
-        title=f"Fig. {number} — weight mean vs std per layer, "
+        title=f"{c.figure_label(number)}weight mean vs std per layer, "
         f"{c.figure_models(t['model'].iat[0] for t in tables)}",
         caption=f"One dot per trial: mean (x) and standard deviation (y) of its {weights} "
         "weights of the layer, coloured by accuracy group (legend: trials per group in that "

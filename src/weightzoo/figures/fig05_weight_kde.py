@@ -76,7 +76,7 @@ def draw(
         experiments,
         lambda ax, exp, label: _panel(ax, exp, label, bins, log_density),
         (out_pdf, out_png),
-        title=f"Fig. {number} — weight distribution per layer and group",
+        title=f"{c.figure_label(number)}weight distribution per layer and group",
         caption=f"Normalised histogram (shaded) and Gaussian KDE (line) of the "
         f"{options['weights']} weights of each layer pooled over a group's trials (random "
         f"subsample of at most {options['max_samples']} weights per group, seed "

@@ -69,7 +69,7 @@ def draw(
         lambda ax, i, pair: _panel(ax, tables[i], pair, reduce, weights, log_axes),
         [T.trial_counts(t) for t in tables],
         (out_pdf, out_png),
-        title=f"Fig. {number} — node strength of consecutive layers, "
+        title=f"{c.figure_label(number)}node strength of consecutive layers, "
         f"{c.figure_models(t['model'].iat[0] for t in tables)}",
         caption=f"Node strength s_i = Σ_j |w_ij| over incoming {weights} weights. Widths "
         f"differ across trials, so each trial is one dot: its {reduce} node strength in "

@@ -50,7 +50,7 @@ def draw(
         experiments,
         _panel,
         (out_pdf, out_png),
-        title=f"Fig. {number} — t-SNE of per-layer weights ({o['descriptor']})",
+        title=f"{c.figure_label(number)}t-SNE of per-layer weights ({o['descriptor']})",
         caption=f"One dot per trial, coloured by accuracy group. Embedded per trial: {what} "
         f"({o['weights']} weights). t-SNE: PCA init, perplexity min({o['perplexity']:g}, "
         f"(n-1)/3), random_state {o['seed']}, {o['max_iter']} iterations.",

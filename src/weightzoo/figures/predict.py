@@ -1,8 +1,10 @@
 """Predicted vs true final test accuracy of one experiment, drawn from the
-out-of-fold predictions that :mod:`weightzoo.analysis.predict` saved: columns = the three
-inputs (final weights, final weights + spectra, architecture, initial weights), rows = 5-fold CV and
-leave-one-architecture-out; one dot per trial, coloured by accuracy group, the diagonal
-is a perfect prediction. Drawing only: every number shown is read from the files.
+out-of-fold predictions that :mod:`weightzoo.analysis.predict` saved: columns = the
+inputs (final weights, final weights + spectra, architecture, initial weights; where the
+zoo's settings vary also hyperparameters only, architecture + hyperparameters, final
+weights + hyperparameters), rows = 5-fold CV and leave-one-architecture-out; one dot per
+trial, coloured by accuracy group, the diagonal is a perfect prediction. Drawing only:
+every number shown is read from the files.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from ..analysis.groups import group_counts
-from ..analysis.predict.files import FEATURE_SETS, VALIDATIONS, read_oof, read_results
+from ..analysis.predict.files import (
+    HPARAM_SETS,
+    VALIDATIONS,
+    input_sets,
+    read_oof,
+    read_results,
+)
 from . import common as c
 
 FEATURE_TITLES = {
@@ -22,12 +30,28 @@ FEATURE_TITLES = {
     "final_spectral": "final weights + spectra",
     "architecture": "architecture only",
     "initial_weights": "initial weights",
+    "hyperparameters": "hyperparameters only",
+    "architecture_hyperparameters": "architecture + hyperparameters",
+    "final_weights_hyperparameters": "final weights + hyperparameters",
 }
+SETTINGS_CAPTION = (
+    " The zoo's training settings vary per trial: the last three columns add them as "
+    "inputs (alone, after the architecture, after the final weights). 5-fold CV keeps a "
+    "setting's replicates in one fold and runs with several fold seeds: the scores are "
+    "mean ± sd over the seeds, the dots those of the first seed."
+)
 VALIDATION_TITLES = {"cv5": "5-fold CV", "loao": "leave one architecture out"}
 
 
 def _num(value: float) -> str:
     return f"{value:.2f}" if np.isfinite(value) else "–"  # undefined (e.g. no ranking)
+
+
+def _score(row: pd.Series, column: str) -> str:
+    """A score, with ``± sd`` over the fold seeds where the file has one."""
+    sd = row.get(f"{column}_sd", np.nan)
+    sd = float(sd) if pd.notna(sd) else np.nan
+    return _num(row[column]) + (f" ± {sd:.2f}" if np.isfinite(sd) else "")
 
 
 def _panel(ax: Axes, points: pd.DataFrame, row: pd.Series | None, title: str) -> None:
@@ -44,8 +68,8 @@ def _panel(ax: Axes, points: pd.DataFrame, row: pd.Series | None, title: str) ->
     ax.text(
         0.03,
         0.97,
-        f"R² = {_num(row['r2'])}\nτ = {_num(row['kendall_tau'])}\n"
-        f"τ within arch = {_num(row['tau_within_arch'])}\nn = {int(row['n_used'])}",
+        f"R² = {_score(row, 'r2')}\nτ = {_score(row, 'kendall_tau')}\n"
+        f"τ within arch = {_score(row, 'tau_within_arch')}\nn = {int(row['n_used'])}",
         transform=ax.transAxes,
         ha="left",
         va="top",
@@ -77,11 +101,16 @@ def draw(
     if results.empty:
         raise ValueError(f"{results_path}: no predictor results to draw")
     first = results.iloc[0]
-    fig, axes = c.new_figure(len(VALIDATIONS), len(FEATURE_SETS), (3.4, 3.1))
+    with_settings = results["features"].isin(HPARAM_SETS).any()
+    inputs = input_sets(with_settings)
+    title_break = "\n" if with_settings else " — "
+    fig, axes = c.new_figure(len(VALIDATIONS), len(inputs), (3.4, 3.1))
     mine = oof[oof["regressor"] == regressor]
+    if "fold_seed" in mine and len(mine):  # the dots of one fold seed, the first
+        mine = mine[mine["fold_seed"] == mine["fold_seed"].min()]
     counts = None
     for i, validation in enumerate(VALIDATIONS):
-        for j, feature_set in enumerate(FEATURE_SETS):
+        for j, feature_set in enumerate(inputs):
             match = results[
                 (results["features"] == feature_set)
                 & (results["validation"] == validation)
@@ -94,7 +123,8 @@ def draw(
                 axes[i, j],
                 points,
                 None if match.empty else match.iloc[0],
-                f"{FEATURE_TITLES[feature_set]} — {VALIDATION_TITLES[validation]}",
+                # seven columns leave no room for a title on one line
+                f"{FEATURE_TITLES[feature_set]}{title_break}{VALIDATION_TITLES[validation]}",
             )
     if counts is not None:
         c.add_group_legend(axes[0, 0], counts)
@@ -109,7 +139,7 @@ def draw(
         "architecture, the same statistics of the initial weights). "
         "Rows: 5-fold cross-validation, leave one architecture out (the held-out width was "
         "never seen). τ = Kendall's τ; τ within arch = τ inside each architecture, "
-        "weighted by its trials.",
+        "weighted by its trials." + (SETTINGS_CAPTION if with_settings else ""),
         {str(first["experiment"]): _rule_of(oof)},
         (out_pdf, out_png),
         dpi,

@@ -100,7 +100,9 @@ CAPTIONS = {
         "2020), median and interquartile band per accuracy group; rows are datasets."
     ),
 }
-MODELS = ("dnn", "cnn", "vit")
+MODELS = ("dnn", "cnn", "vit")  # the paper's, in the order of its figures
+EXTRA_MODELS = ("smallcnn",)  # beyond the paper
+MODEL_LABELS = {"dnn": "DNN", "cnn": "CNN", "vit": "ViT", "smallcnn": "Small CNN"}
 
 REGISTRY = (
     Figure(
@@ -131,6 +133,25 @@ REGISTRY = (
         )
         for number, model in enumerate(MODELS, start=first)
     ),
+    # the same four analyses for the Small CNN Zoo's network (not in the paper: unnumbered)
+    *(
+        Figure(
+            f"{analysis}_{model}",
+            module,
+            model,
+            0,
+            reads,
+            SECTIONS[analysis],
+            f"{MODEL_LABELS[model]}. {CAPTIONS[analysis]}",
+        )
+        for analysis, module, reads in (
+            ("weight_stats", "fig02_weight_stats", "features"),
+            ("weight_kde", "fig05_weight_kde", "weight_kde"),
+            ("node_strength", "fig08_node_strength", "features"),
+            ("tsne", "fig11_tsne", "tsne"),
+        )
+        for model in EXTRA_MODELS
+    ),
     # beyond the paper: RWC per layer over epochs (Agrawal et al. 2020), from the zoo's
     # recorded layer dynamics (docs/dynamics.md)
     *(
@@ -141,9 +162,9 @@ REGISTRY = (
             0,
             "rwc",
             SECTIONS["rwc"],
-            f"{model.upper()}. {CAPTIONS['rwc']}",
+            f"{MODEL_LABELS[model]}. {CAPTIONS['rwc']}",
         )
-        for model in MODELS
+        for model in (*MODELS, *EXTRA_MODELS)
     ),
     # the other stages' figures, each with its own rule
     Figure(

@@ -8,15 +8,18 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def predict(features_path, results_path, oof_path) -> None:
-    """Accuracy predicted from one experiment's features table."""
+def predict(features_path, results_path, oof_path, arch_path=None) -> None:
+    """Accuracy predicted from one experiment's features table; with ``arch_path``, also
+    Kendall's τ of the held-out predictions per architecture (``<experiment>.arch.csv``)."""
     import pandas as pd
 
-    from ..analysis.predict.accuracy import predict_experiment
-    from ..analysis.predict.files import write_predictions
+    from ..analysis.predict.accuracy import arch_taus, predict_experiment
+    from ..analysis.predict.files import write_arch_taus, write_predictions
 
     results, oof = predict_experiment(pd.read_parquet(features_path))
     write_predictions(results, oof, results_path, oof_path)
+    if arch_path is not None:
+        write_arch_taus(arch_taus(oof), arch_path)
     for _, r in results.iterrows():
         log.info(
             "%s %s %s: %s",

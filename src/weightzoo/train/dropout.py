@@ -19,8 +19,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-# masks are drawn in one dtype whatever the training dtype, so a float32 and a float64 run
-# of a trial drop the same units (float32 uniforms: half the generator work of float64)
+# the uniforms are drawn in one dtype whatever the training dtype, so a float32 and a float64
+# run of a trial draw the same numbers (float32: half the generator work of float64); give
+# the rates as float64 and the two runs drop the same units too
 MASK_DRAW_DTYPE = torch.float32
 
 

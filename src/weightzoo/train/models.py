@@ -1,4 +1,4 @@
-"""Model families of the paper, written twice on purpose.
+"""Model families of the paper (and the Small CNN Zoo's network), written twice on purpose.
 
 * A *batched* form: parameters are stacked along a leading trial axis ``T`` and one
   tensor op per layer runs all trials at once (``torch.baddbmm``). This is what the
@@ -10,54 +10,120 @@
 
 Parameter layouts follow torch's own modules (``nn.Linear.weight`` is ``[out, in]``), so
 the HDF5 export needs no transposes and stays familiar.
+
+Every batched forward takes two per-trial training choices: ``activation`` (the hidden
+nonlinearity, one name for the whole ensemble: :data:`ACTIVATION_FUNCTIONS`) and
+``dropout`` (None, or a :class:`weightzoo.train.dropout.TrialDropout` with one rate and one
+mask generator per trial, applied after the hidden activations while training; evaluation
+passes None). The defaults (``"relu"``, no dropout) compute exactly what the forwards
+computed before.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from . import hparams
+from .dropout import TrialDropout, check_no_dropout
 
 # CNN_HEADS and LayerInfo re-exported: the analyses and benchmarks import them from here
 from .shapes import (  # noqa: F401
     CNN_HEADS,
     CNN_KERNEL,
     CNN_STRATEGIES,
+    SMALLCNN_STRIDE,
+    STRATEGY_MODELS,
     VIT_KEYS,
     CNNShapes,
     DNNShapes,
     FamilyShapes,
     LayerInfo,
+    SmallCNNShapes,
     ViTShapes,
     check_strategy,
     get_shapes,
+    same_padding,
 )
 
 Params = dict[str, Tensor]
+Activation = Callable[[Tensor], Tensor]
+
+# the hidden nonlinearities a trial may train with (training.activation); the names are
+# weightzoo.train.hparams.ACTIVATIONS, which config validation reads without torch
+ACTIVATION_FUNCTIONS: dict[str, Activation] = {"relu": F.relu, "tanh": torch.tanh}
+if tuple(ACTIVATION_FUNCTIONS) != hparams.ACTIVATIONS:  # pragma: no cover - a developer's slip
+    raise ImportError("models.ACTIVATION_FUNCTIONS and hparams.ACTIVATIONS differ")
+
+
+def activation_function(name: str) -> Activation:
+    """The function of activation ``name``, or an error naming the setting and the choices."""
+    try:
+        return ACTIVATION_FUNCTIONS[name]
+    except (KeyError, TypeError):
+        known = ", ".join(ACTIVATION_FUNCTIONS)
+        raise ValueError(
+            f"training.activation: unknown activation {name!r}; give one of {known}"
+        ) from None
+
+
+def _drop(dropout: TrialDropout | None, h: Tensor) -> Tensor:
+    """Stacked ``h [T, B, ...]`` through ``dropout`` (unchanged without one)."""
+    return h if dropout is None else dropout(h)
+
+
+def _drop_trial(dropout: TrialDropout | None, h: Tensor, t: int) -> Tensor:
+    """Trial ``t``'s ``h [B, ...]`` through ``dropout`` (unchanged without one)."""
+    return h if dropout is None else dropout.trial(h, t)
 
 
 class ModelFamily(FamilyShapes):
-    """Interface of a model family (DNN, CNN, ViT): its shapes
+    """Interface of a model family (DNN, CNN, ViT, small CNN): its shapes
     (:class:`weightzoo.train.shapes.FamilyShapes`) and how it computes."""
 
-    def forward(self, params: Params, x: Tensor, arch: Mapping | None = None) -> Tensor:
+    def forward(
+        self,
+        params: Params,
+        x: Tensor,
+        arch: Mapping | None = None,
+        *,
+        activation: str = "relu",
+        dropout: TrialDropout | None = None,
+    ) -> Tensor:
         """``x``: ``[T, B, *input_shape]`` -> logits ``[T, B, num_classes]``.
 
         DNN and CNN read all they need from the parameter shapes and ignore ``arch``; the
-        ViT needs it (``nhead`` does not show in any shape)."""
+        ViT needs it (``nhead`` does not show in any shape), the small CNN for its padding.
+        ``activation``: the hidden nonlinearity (:data:`ACTIVATION_FUNCTIONS`);
+        ``dropout``: per-trial dropout after the hidden activations (training only; None:
+        none)."""
         raise NotImplementedError
 
-    def reference_module(self, arch: Mapping, input_shape, num_classes: int) -> nn.Module:
+    def reference_module(
+        self,
+        arch: Mapping,
+        input_shape,
+        num_classes: int,
+        *,
+        activation: str = "relu",
+        dropout: TrialDropout | None = None,
+    ) -> nn.Module:
+        """One trial as a plain module with the same parameter names. ``dropout``, a
+        one-trial :class:`TrialDropout`, drops where the batched form does, in training mode
+        only, drawing the same masks as that trial in the batched form."""
         raise NotImplementedError
 
 
 class DNN(DNNShapes, ModelFamily):
-    """in -> h1 -> h2 -> classes, relu between; softmax lives in the loss (logits out)."""
+    """in -> h1 -> h2 -> classes, the activation (relu by default) and dropout after each
+    hidden layer; softmax lives in the loss (logits out)."""
 
-    def forward(self, params: Params, x: Tensor, arch: Mapping | None = None) -> Tensor:
+    def forward(self, params, x, arch=None, *, activation="relu", dropout=None):
+        act = activation_function(activation)
         h = x.flatten(2)  # [T, B, F]
         n_layers = len(params) // 2
         for i in range(1, n_layers + 1):
@@ -65,18 +131,34 @@ class DNN(DNNShapes, ModelFamily):
             b = params[f"fc{i}.bias"]  # [T, out]
             h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # [T, B, out]
             if i < n_layers:
-                h = F.relu(h)
+                h = _drop(dropout, act(h))
         return h
 
-    def reference_module(self, arch, input_shape, num_classes):
-        return ReferenceDNN(self._sizes(arch, input_shape, num_classes))
+    def reference_module(self, arch, input_shape, num_classes, *, activation="relu", dropout=None):
+        sizes = self._sizes(arch, input_shape, num_classes)
+        return ReferenceDNN(sizes, activation=activation, dropout=dropout)
 
 
-class ReferenceDNN(nn.Module):
+class ReferenceModule(nn.Module):
+    """What the reference modules share: the activation, and one trial's dropout applied
+    in training mode only (``nn.Dropout``'s rule) with the batched form's masks."""
+
+    def __init__(self, activation: str = "relu", dropout: TrialDropout | None = None):
+        super().__init__()
+        self.act = activation_function(activation)
+        if dropout is not None and dropout.n_trials != 1:
+            raise ValueError(f"a reference module is one trial; got dropout of {dropout.n_trials}")
+        self.dropout = dropout
+
+    def drop(self, h: Tensor) -> Tensor:
+        return self.dropout.trial(h, 0) if self.training and self.dropout is not None else h
+
+
+class ReferenceDNN(ReferenceModule):
     """One trial of :class:`DNN` as an ordinary module (names ``fc1``, ``fc2``, ...)."""
 
-    def __init__(self, sizes: list[int]):
-        super().__init__()
+    def __init__(self, sizes: list[int], *, activation="relu", dropout=None):
+        super().__init__(activation, dropout)
         self.n_layers = len(sizes) - 1
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
             self.add_module(f"fc{i}", nn.Linear(n_in, n_out))
@@ -86,7 +168,7 @@ class ReferenceDNN(nn.Module):
         for i in range(1, self.n_layers + 1):
             h = getattr(self, f"fc{i}")(h)
             if i < self.n_layers:
-                h = F.relu(h)
+                h = self.drop(self.act(h))
         return h
 
 
@@ -97,9 +179,10 @@ def _linear(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
 
 # --------------------------------------------------------------------------- CNN
 class CNN(CNNShapes, ModelFamily):
-    """Paper Table 1: one valid 3x3 conv (``channels`` kernels, stride 1) + relu, then an FC
-    layer to the classes. ``head``: ``"flatten"`` (Table 1, FC over the whole conv map) or
-    ``"gap"`` (the text's "global average pooling": mean over the map, FC ``C -> classes``).
+    """Paper Table 1: one valid 3x3 conv (``channels`` kernels, stride 1) + relu (or the
+    trial's activation; dropout after it), then an FC layer to the classes. ``head``:
+    ``"flatten"`` (Table 1, FC over the whole conv map) or ``"gap"`` (the text's "global
+    average pooling": mean over the map, FC ``C -> classes``).
 
     ``strategy`` decides how the batched form runs the trials; every strategy computes the
     same function and none shows in the architecture or its name. Measured on a 2-core CPU
@@ -126,25 +209,41 @@ class CNN(CNNShapes, ModelFamily):
             raise ValueError(f"CNN strategy must be one of {CNN_STRATEGIES}, got {strategy!r}")
         self.strategy = strategy
 
-    def forward(self, params: Params, x: Tensor, arch: Mapping | None = None) -> Tensor:
+    def forward(self, params, x, arch=None, *, activation="relu", dropout=None):
+        act = activation_function(activation)
         # the head shows in fc.weight's shape ([T, classes, C] for gap), so no arch is needed
         gap = params["fc.weight"].shape[2] == params["conv.weight"].shape[1]
         if self.strategy == "loop":
-            return _cnn_per_trial(params, x, gap)
+            return _cnn_per_trial(params, x, gap, act, dropout)
         w, b = params["conv.weight"], params["conv.bias"]  # [T, C, Cin, k, k], [T, C]
-        h = F.relu(_conv_grouped(x, w, b))  # [T, B, C, H', W']
+        h = _drop(dropout, act(_conv_grouped(x, w, b)))  # [T, B, C, H', W']
         h = h.mean(dim=(3, 4)) if gap else h.flatten(2)  # [T, B, F]
         return _linear(h, params["fc.weight"], params["fc.bias"])  # [T, B, classes]
 
-    def reference_module(self, arch, input_shape, num_classes):
+    def reference_module(self, arch, input_shape, num_classes, *, activation="relu", dropout=None):
         shapes = self.param_shapes(arch, input_shape, num_classes)
-        return ReferenceCNN(input_shape[0], arch["channels"], shapes["fc.weight"][1], num_classes)
+        n_features = shapes["fc.weight"][1]
+        return ReferenceCNN(
+            input_shape[0],
+            arch["channels"],
+            n_features,
+            num_classes,
+            activation=activation,
+            dropout=dropout,
+        )
 
 
-def _cnn_per_trial(params: Params, x: Tensor, gap: bool) -> Tensor:
+def _cnn_per_trial(
+    params: Params,
+    x: Tensor,
+    gap: bool,
+    act: Activation = F.relu,
+    dropout: TrialDropout | None = None,
+) -> Tensor:
     """The whole CNN one trial at a time: x ``[T, B, Cin, H, W]`` -> logits ``[T, B, classes]``.
 
-    Each trial runs exactly the ops it runs alone (conv, relu, head, ``F.linear``), so it is
+    Each trial runs exactly the ops it runs alone (conv, activation, its own dropout mask,
+    head, ``F.linear``), so it is
     bit-identical in any ensemble, and its activations (``[B, C, H', W']``, 4.3 MB at C = 16,
     B = 100) stay the size of one trial's instead of ``T`` times that: stacked, the conv map of
     100 trials is 432 MB, and relu and its backward over it ran at memory speed (49 % of a
@@ -159,34 +258,43 @@ def _cnn_per_trial(params: Params, x: Tensor, gap: bool) -> Tensor:
         strict=True,
     )
     logits = []
-    for xt, w, b, fc_w, fc_b in per_trial:
-        h = F.relu(F.conv2d(xt, w, b))  # [B, C, H', W']
+    for t, (xt, w, b, fc_w, fc_b) in enumerate(per_trial):
+        h = _drop_trial(dropout, act(F.conv2d(xt, w, b)), t)  # [B, C, H', W']
         h = h.mean(dim=(2, 3)) if gap else h.flatten(1)  # [B, F]
         logits.append(F.linear(h, fc_w, fc_b))  # [B, classes]
     return torch.stack(logits)  # [T, B, classes]
 
 
-def _conv_grouped(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+def _conv_grouped(x: Tensor, w: Tensor, b: Tensor, stride: int = 1) -> Tensor:
     """One conv with ``groups=T``: trials folded into the channel axis."""
     t, n, c_in, height, width = x.shape
     c = w.shape[1]
     xg = x.transpose(0, 1).reshape(n, t * c_in, height, width)  # [B, T*Cin, H, W]
-    out = F.conv2d(xg, w.reshape(t * c, *w.shape[2:]), b.reshape(t * c), groups=t)
+    out = F.conv2d(xg, w.reshape(t * c, *w.shape[2:]), b.reshape(t * c), stride, groups=t)
     out = out.view(n, t, c, *out.shape[2:])  # [B, T, C, H', W']
     return out.transpose(0, 1)  # [T, B, C, H', W']
 
 
-class ReferenceCNN(nn.Module):
+class ReferenceCNN(ReferenceModule):
     """One trial of :class:`CNN` as an ordinary module (names ``conv``, ``fc``)."""
 
-    def __init__(self, c_in: int, channels: int, n_features: int, num_classes: int):
-        super().__init__()
+    def __init__(
+        self,
+        c_in: int,
+        channels: int,
+        n_features: int,
+        num_classes: int,
+        *,
+        activation="relu",
+        dropout=None,
+    ):
+        super().__init__(activation, dropout)
         self.gap = n_features == channels
         self.conv = nn.Conv2d(c_in, channels, CNN_KERNEL)
         self.fc = nn.Linear(n_features, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.relu(self.conv(x))  # [B, C, H', W']
+        h = self.drop(self.act(self.conv(x)))  # [B, C, H', W']
         h = h.mean(dim=(2, 3)) if self.gap else h.flatten(1)  # [B, F]
         return self.fc(h)
 
@@ -202,15 +310,19 @@ class ViT(ViTShapes, ModelFamily):
     learnable position embedding -> ONE post-norm encoder layer, exactly
     ``nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout=0.0,
     activation="relu", batch_first=True, norm_first=False)`` -> mean over tokens ->
-    ``Linear(d_model -> classes)``. No class token.
+    ``Linear(d_model -> classes)``. No class token. ``activation`` replaces the feed-forward
+    relu (``"tanh"``: the encoder layer built with ``activation=torch.tanh``).
 
-    Dropout is 0: the batched form has no dropout, since per-trial dropout masks would have
-    to come from per-trial generators to keep a trial independent of its ensemble.
+    No dropout: the layer's dropout sites (attention weights, feed-forward, both residuals)
+    are not wired to per-trial masks, so a ``dropout`` with any rate > 0 is refused
+    (``training.dropout`` must be 0 for ViT experiments); an all-zero one changes nothing.
     """
 
-    def forward(self, params: Params, x: Tensor, arch: Mapping | None = None) -> Tensor:
+    def forward(self, params, x, arch=None, *, activation="relu", dropout=None):
         if arch is None:
             raise ValueError("ViT.forward needs the arch: nhead does not show in the shapes")
+        check_no_dropout(dropout, "ViT")
+        act = activation_function(activation)
         t, n = x.shape[:2]
         d = params["patch.weight"].shape[1]
         p = math.isqrt(params["patch.weight"].shape[2] // x.shape[2])
@@ -221,13 +333,20 @@ class ViT(ViTShapes, ModelFamily):
         )
         h = h.view(t, n, n_tokens, d) + params["pos_embedding"].unsqueeze(1)  # [T, B, n, D]
         h = h.reshape(t, n * n_tokens, d)  # [T, B*n, D]
-        h = _encoder_layer(params, "encoder.", h, n, arch["nhead"])  # [T, B*n, D]
+        h = _encoder_layer(params, "encoder.", h, n, arch["nhead"], act)  # [T, B*n, D]
         pooled = h.view(t, n, n_tokens, d).mean(2)  # [T, B, D]
         return _linear(pooled, params["head.weight"], params["head.bias"])  # [T, B, classes]
 
-    def reference_module(self, arch, input_shape, num_classes):
+    def reference_module(self, arch, input_shape, num_classes, *, activation="relu", dropout=None):
+        check_no_dropout(dropout, "ViT")
         n_tokens = self._check(arch, input_shape)
-        return ReferenceViT(input_shape[0], n_tokens, num_classes, *(arch[k] for k in VIT_KEYS))
+        return ReferenceViT(
+            input_shape[0],
+            n_tokens,
+            num_classes,
+            *(arch[k] for k in VIT_KEYS),
+            activation=activation,
+        )
 
 
 def _patchify(x: Tensor, p: int) -> Tensor:
@@ -262,8 +381,11 @@ def _self_attention(params: Params, prefix: str, h: Tensor, batch: int, nhead: i
     return _linear(att, params[prefix + "out_proj.weight"], params[prefix + "out_proj.bias"])
 
 
-def _encoder_layer(params: Params, prefix: str, h: Tensor, batch: int, nhead: int) -> Tensor:
-    """Post-norm ``nn.TransformerEncoderLayer`` (relu, no dropout) per trial, h ``[T, B*n, D]``."""
+def _encoder_layer(
+    params: Params, prefix: str, h: Tensor, batch: int, nhead: int, act: Activation = F.relu
+) -> Tensor:
+    """Post-norm ``nn.TransformerEncoderLayer`` (``act`` in the feed-forward, relu by default;
+    no dropout) per trial, h ``[T, B*n, D]``."""
 
     def p(name: str) -> Tensor:
         return params[prefix + name]
@@ -274,7 +396,7 @@ def _encoder_layer(params: Params, prefix: str, h: Tensor, batch: int, nhead: in
         p("norm1.bias"),
     )
     ff = _linear(
-        F.relu(_linear(h, p("linear1.weight"), p("linear1.bias"))),
+        act(_linear(h, p("linear1.weight"), p("linear1.bias"))),
         p("linear2.weight"),
         p("linear2.bias"),
     )
@@ -284,8 +406,21 @@ def _encoder_layer(params: Params, prefix: str, h: Tensor, batch: int, nhead: in
 class ReferenceViT(nn.Module):
     """One trial of :class:`ViT` as an ordinary module around ``nn.TransformerEncoderLayer``."""
 
-    def __init__(self, c_in, n_tokens, num_classes, d_model, nhead, patch, dim_feedforward):
+    def __init__(
+        self,
+        c_in,
+        n_tokens,
+        num_classes,
+        d_model,
+        nhead,
+        patch,
+        dim_feedforward,
+        *,
+        activation="relu",
+    ):
         super().__init__()
+        # the name "relu" keeps the layer's fused inference path; other activations as functions
+        act = activation if activation == "relu" else activation_function(activation)
         self.patch_size = patch
         self.patch = nn.Linear(c_in * patch * patch, d_model)
         self.pos_embedding = nn.Parameter(torch.zeros(n_tokens, d_model))
@@ -294,7 +429,7 @@ class ReferenceViT(nn.Module):
             nhead,
             dim_feedforward=dim_feedforward,
             dropout=0.0,
-            activation="relu",
+            activation=act,
             layer_norm_eps=LAYER_NORM_EPS,
             batch_first=True,
             norm_first=False,
@@ -306,7 +441,118 @@ class ReferenceViT(nn.Module):
         return self.head(self.encoder(h).mean(1))  # [B, classes]
 
 
-FAMILIES: dict[str, ModelFamily] = {"dnn": DNN(), "cnn": CNN(), "vit": ViT()}
+# --------------------------------------------------------------------------- small CNN
+class SmallCNN(SmallCNNShapes, ModelFamily):
+    """The Small CNN Zoo network (:class:`weightzoo.train.shapes.SmallCNNShapes`): ``layers``
+    3x3 convs, stride 2, each followed by the activation and then dropout (where their
+    ``build_cnn`` puts ``keras.layers.Dropout``: after every conv, none before the dense
+    layer beyond the last conv's), global average pooling, FC ``C -> classes``.
+
+    ``strategy`` as for :class:`CNN`: ``"loop"`` runs the network one trial at a time
+    (bit-identical alone or in any ensemble; the CPU default), ``"grouped"`` folds the
+    trials into the channels of one conv per layer (the CUDA default; equal up to rounding).
+    Both draw a trial's dropout masks in the same order (conv 1, 2, 3), so they drop the
+    same units.
+    """
+
+    def __init__(self, strategy: str = "loop"):
+        if strategy not in CNN_STRATEGIES:
+            raise ValueError(f"smallcnn strategy must be one of {CNN_STRATEGIES}, got {strategy!r}")
+        self.strategy = strategy
+
+    def forward(self, params, x, arch=None, *, activation="relu", dropout=None):
+        """``arch``: for the padding, the one setting no shape shows; None = ``"valid"``."""
+        act = activation_function(activation)
+        n_layers = sum(1 for name in params if name.startswith("conv") and name.endswith("weight"))
+        padding = "valid" if arch is None else self._padding(arch)
+        if self.strategy == "loop":
+            return _smallcnn_per_trial(params, x, n_layers, padding, act, dropout)
+        h = x  # [T, B, Cin, H, W]
+        for i in range(1, n_layers + 1):
+            w, b = params[f"conv{i}.weight"], params[f"conv{i}.bias"]  # [T, C, Cin, k, k], [T, C]
+            h = _pad_same(h) if padding == "same" else h
+            h = _drop(dropout, act(_conv_grouped(h, w, b, SMALLCNN_STRIDE)))  # [T, B, C, H', W']
+        pooled = h.mean(dim=(3, 4))  # [T, B, C]
+        return _linear(pooled, params["fc.weight"], params["fc.bias"])  # [T, B, classes]
+
+    def reference_module(self, arch, input_shape, num_classes, *, activation="relu", dropout=None):
+        self.param_shapes(arch, input_shape, num_classes)  # the images fit the layers
+        return ReferenceSmallCNN(
+            input_shape[0],
+            arch["channels"],
+            self._layers(arch),
+            num_classes,
+            self._padding(arch),
+            activation=activation,
+            dropout=dropout,
+        )
+
+
+def _pad_same(h: Tensor) -> Tensor:
+    """Keras' ``same`` padding of a 3x3, stride-2 conv on ``h [..., H, W]`` (zeros)."""
+    top, bottom = same_padding(h.shape[-2])
+    left, right = same_padding(h.shape[-1])
+    return F.pad(h, (left, right, top, bottom))
+
+
+def _smallcnn_per_trial(
+    params: Params,
+    x: Tensor,
+    n_layers: int,
+    padding: str,
+    act: Activation,
+    dropout: TrialDropout | None,
+) -> Tensor:
+    """The whole small CNN one trial at a time (as :func:`_cnn_per_trial`, whose reasons
+    hold here): x ``[T, B, Cin, H, W]`` -> logits ``[T, B, classes]``."""
+    names = [f"conv{i}.{kind}" for i in range(1, n_layers + 1) for kind in ("weight", "bias")]
+    stacked = [params[n].unbind(0) for n in (*names, "fc.weight", "fc.bias")]
+    logits = []
+    for t, (xt, *trial) in enumerate(zip(x.unbind(0), *stacked, strict=True)):
+        h = xt  # [B, Cin, H, W]
+        for i in range(n_layers):
+            h = _pad_same(h) if padding == "same" else h
+            h = F.conv2d(h, trial[2 * i], trial[2 * i + 1], SMALLCNN_STRIDE)  # [B, C, H', W']
+            h = _drop_trial(dropout, act(h), t)
+        logits.append(F.linear(h.mean(dim=(2, 3)), trial[-2], trial[-1]))  # [B, classes]
+    return torch.stack(logits)  # [T, B, classes]
+
+
+class ReferenceSmallCNN(ReferenceModule):
+    """One trial of :class:`SmallCNN` as an ordinary module (``conv1`` .. ``convN``, ``fc``)."""
+
+    def __init__(
+        self,
+        c_in: int,
+        channels: int,
+        n_layers: int,
+        num_classes: int,
+        padding: str = "valid",
+        *,
+        activation="relu",
+        dropout=None,
+    ):
+        super().__init__(activation, dropout)
+        self.n_layers, self.padding = n_layers, padding
+        for i in range(1, n_layers + 1):
+            conv = nn.Conv2d(c_in if i == 1 else channels, channels, CNN_KERNEL, SMALLCNN_STRIDE)
+            self.add_module(f"conv{i}", conv)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x  # [B, Cin, H, W]
+        for i in range(1, self.n_layers + 1):
+            h = _pad_same(h) if self.padding == "same" else h
+            h = self.drop(self.act(getattr(self, f"conv{i}")(h)))  # [B, C, H', W']
+        return self.fc(h.mean(dim=(2, 3)))  # [B, classes]
+
+
+FAMILIES: dict[str, ModelFamily] = {
+    "dnn": DNN(),
+    "cnn": CNN(),
+    "vit": ViT(),
+    "smallcnn": SmallCNN(),
+}
 
 
 def get_family(name: str, **options) -> ModelFamily:
@@ -320,16 +566,15 @@ def get_family(name: str, **options) -> ModelFamily:
 def family_for_device(name: str, strategy: str, device: torch.device) -> ModelFamily:
     """The family ``name`` running the way ``strategy`` says on ``device``.
 
-    ``"auto"`` for the CNN: the per-trial loop on the CPU (bit-identical, 1.7-2.7x the
-    grouped conv there at C = 4..16, 100 trials) and on Apple MPS (grouped float32 convs with
-    one input channel per group have had reported silent wrong results there; tests/gpu
-    compares the two), the
-    grouped conv on CUDA (one kernel launch for all trials instead of ``T``; not measured
-    on a GPU yet)."""
-    if name == "cnn":
+    ``"auto"`` for the CNN (and the small CNN, the same way): the per-trial loop on the CPU
+    (bit-identical, 1.7-2.7x the grouped conv there at C = 4..16, 100 trials) and on Apple
+    MPS (grouped float32 convs with one input channel per group have had reported silent
+    wrong results there; tests/gpu compares the two), the grouped conv on CUDA (one kernel
+    launch for all trials instead of ``T``; not measured on a GPU yet)."""
+    if name in STRATEGY_MODELS:
         if strategy == "auto":
             strategy = "loop" if torch.device(device).type in ("cpu", "mps") else "grouped"
-        return get_family("cnn", strategy=strategy)
+        return get_family(name, strategy=strategy)
     check_strategy(name, strategy)
     return get_family(name)
 

@@ -42,23 +42,23 @@ def _block_ceil(n: int) -> int:
     return -(-n // VECTOR_BLOCK) * VECTOR_BLOCK
 
 
-class BlockAlignedAdam:
-    """Adam (the textbook update, ``torch.optim.Adam`` defaults but ``lr``) over ``params``
-    with the fused kernel, every element on its vector path.
+class BlockAligned:
+    """A torch optimizer (``make(tensors)``: an element-wise one, e.g. fused Adam) over
+    ``params`` with every element on its kernel's vector path.
 
     ``params``: contiguous leaf tensors; their ``.grad`` (filled by ``backward``) must be
     contiguous too (autograd's layout contract gives contiguous parameters contiguous
     gradients). The interface is the part of ``torch.optim.Optimizer`` the trainer uses.
     """
 
-    def __init__(self, params: Sequence[Tensor], lr: float):
+    def __init__(self, params: Sequence[Tensor], make, defaults: dict):
         self.params = list(params)
         for k, p in enumerate(self.params):
             if not p.is_contiguous():
                 raise ValueError(
-                    f"BlockAlignedAdam: parameter {k} {tuple(p.shape)} is not contiguous"
+                    f"{type(self).__name__}: parameter {k} {tuple(p.shape)} is not contiguous"
                 )
-        self.defaults = {"lr": lr, "fused": True, "block_aligned": True}
+        self.defaults = {**defaults, "block_aligned": True}
         self._flat = [p.detach().view(-1) for p in self.params]  # views of the parameters
         self._body = [_block_floor(p.numel()) for p in self.params]
         self._tail = [p.numel() - b for p, b in zip(self.params, self._body, strict=True)]
@@ -69,7 +69,7 @@ class BlockAlignedAdam:
         self._tail_grad = torch.zeros_like(self._tail_param)
         self._tail_param.grad = self._tail_grad
         self._bodies = [f[:b] for f, b in zip(self._flat, self._body, strict=True) if b]
-        self._adam = torch.optim.Adam([*self._bodies, self._tail_param], lr=lr, fused=True)
+        self._optimizer = make([*self._bodies, self._tail_param])
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -87,7 +87,7 @@ class BlockAlignedAdam:
         ):
             if p.grad is None:
                 raise RuntimeError(
-                    f"BlockAlignedAdam: parameter {k} {tuple(p.shape)} has no gradient"
+                    f"{type(self).__name__}: parameter {k} {tuple(p.shape)} has no gradient"
                 )
             grad = p.grad.view(-1)  # [n]; raises if the gradient is not contiguous
             if body:
@@ -99,10 +99,21 @@ class BlockAlignedAdam:
         if n_tail:
             torch.cat(tail_params, out=self._tail_param[:n_tail])
             torch.cat(tail_grads, out=self._tail_grad[:n_tail])
-        self._adam.step()
+        self._optimizer.step()
         if n_tail:
             updated = self._tail_param[:n_tail].split([t for t in self._tail if t])
             torch._foreach_copy_(tail_params, list(updated))
+
+
+class BlockAlignedAdam(BlockAligned):
+    """Adam (the textbook update, ``torch.optim.Adam`` defaults but ``lr``) over ``params``
+    with the fused kernel, every element on its vector path."""
+
+    def __init__(self, params: Sequence[Tensor], lr: float):
+        def make(tensors):
+            return torch.optim.Adam(tensors, lr=lr, fused=True)
+
+        super().__init__(params, make, {"lr": lr, "fused": True})
 
 
 # --------------------------------------------------------------------------- choice
@@ -156,16 +167,33 @@ TRIAL_OPTIMIZERS = {
 }
 
 
-class PerTrialOptimizer:
-    """One torch optimizer over stacked ``[T, ...]`` parameters with one parameter group
-    per trial: its own learning rate and weight decay.
+def _unit_step_optimizer(kind: str, tensors: Sequence[Tensor], device: torch.device):
+    """torch's optimizer ``kind`` at learning rate 1: fused where its kernel runs, else
+    foreach."""
+    if kind not in TRIAL_OPTIMIZERS:
+        known = ", ".join(TRIAL_OPTIMIZERS)
+        raise ValueError(f"training.optimizer: unknown {kind!r}; give one of {known}")
+    cls, options = TRIAL_OPTIMIZERS[kind]
+    fused = kind in ("adam", "sgd_momentum") and fused_adam_works(device, tensors[0].dtype)
+    return cls(list(tensors), lr=1.0, **options, **({"fused": True} if fused else {}))
 
-    Each group holds views of that trial's slices (``leaf.detach()[t]``, leaves to the
-    optimizer) whose ``.grad`` are the matching slices of the stacked gradient. A trial's
-    tensors have the same shapes in any ensemble and every update is element-wise, so a
-    trial's steps do not depend on its ensemble (unlike one fused kernel over the stacked
-    tensors: weightzoo.train.optim's module docstring). The interface is the part of
-    ``torch.optim.Optimizer`` the trainer uses.
+
+class PerTrialOptimizer:
+    """torch's Adam, SGD with momentum or RMSprop over stacked ``[T, ...]`` parameters, each
+    trial with its own learning rate and weight decay.
+
+    torch's optimizers take one learning rate per tensor, and a trial is a slice of each
+    tensor. Every update of these three is ``p <- p - lr * u``, with ``u`` computed from the
+    gradients alone (the optimizer's state never reads ``p``). So torch's optimizer steps
+    zeroed scratch tensors at ``lr = 1`` (leaving ``-u`` in them, in one fused kernel
+    where one runs), and each trial adds its own ``lr * (-u)``. Weight decay (the L2
+    penalty, torch's coupled ``weight_decay``) is added to the gradient first:
+    ``g <- g + wd * p``. Per-trial rates are ``[T, 1, ...]`` tensors broadcast over a
+    trial's slice.
+
+    On the CPU the scratch tensors are stepped block-aligned (:class:`BlockAligned`) and
+    the rest are plain multiplies and adds, which round the same on the vector and scalar
+    paths: a trial's steps do not depend on its ensemble.
     """
 
     def __init__(
@@ -175,19 +203,21 @@ class PerTrialOptimizer:
         lr: Sequence[float],
         weight_decay: Sequence[float],
     ):
-        if kind not in TRIAL_OPTIMIZERS:
-            known = ", ".join(TRIAL_OPTIMIZERS)
-            raise ValueError(f"training.optimizer: unknown {kind!r}; give one of {known}")
         self.params = list(params)
-        self._views = [[p.detach()[t] for p in self.params] for t in range(len(lr))]
-        groups = [
-            {"params": views, "lr": float(rate), "weight_decay": float(decay)}
-            for views, rate, decay in zip(self._views, lr, weight_decay, strict=True)
-        ]
-        cls, options = TRIAL_OPTIMIZERS[kind]
-        # foreach=False: torch's per-tensor loop, the same kernels for a trial's tensors
-        # whatever else is stacked beside them
-        self._optimizer = cls(groups, **options, foreach=False)
+        first = self.params[0]
+        self._scratch = [torch.zeros_like(p, requires_grad=False) for p in self.params]
+
+        def make(tensors):
+            return _unit_step_optimizer(kind, tensors, first.device)
+
+        if first.device.type == "cpu":
+            self._unit = BlockAligned(self._scratch, make, {})
+        else:
+            self._unit = make(self._scratch)
+        self._lr = [_per_trial(lr, p) for p in self.params]  # [T, 1, ...] each
+        self._decay = (
+            [_per_trial(weight_decay, p) for p in self.params] if any(weight_decay) else None
+        )
         self.defaults = {"kind": kind, "per_trial": True}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -196,15 +226,23 @@ class PerTrialOptimizer:
 
     @torch.no_grad()
     def step(self) -> None:
-        for k, p in enumerate(self.params):
+        for k, (p, scratch) in enumerate(zip(self.params, self._scratch, strict=True)):
             if p.grad is None:
-                raise RuntimeError(
-                    f"PerTrialOptimizer: parameter {k} {tuple(p.shape)} has no gradient"
-                )
-        for t, views in enumerate(self._views):
-            for view, p in zip(views, self.params, strict=True):
-                view.grad = p.grad[t]
-        self._optimizer.step()
+                shape = tuple(p.shape)
+                raise RuntimeError(f"PerTrialOptimizer: parameter {k} {shape} has no gradient")
+            if self._decay is not None:
+                p.grad.add_(p * self._decay[k])  # L2: g + wd * p
+            scratch.zero_()
+            scratch.grad = p.grad
+        self._unit.step()  # scratch = -u
+        for p, scratch, rate in zip(self.params, self._scratch, self._lr, strict=True):
+            p.add_(scratch * rate)  # [T, ...] + [T, ...] * [T, 1, ...]
+
+
+def _per_trial(values: Sequence[float], like: Tensor) -> Tensor:
+    """``values`` ``[T]`` as ``[T, 1, ...]`` in ``like``'s dtype and device."""
+    shape = (len(values),) + (1,) * (like.dim() - 1)
+    return torch.tensor(values, dtype=like.dtype).reshape(shape).to(like.device)
 
 
 def make_trial_optimizer(

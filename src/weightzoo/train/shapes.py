@@ -28,7 +28,7 @@ class LayerInfo:
 
 
 class FamilyShapes:
-    """Architecture side of a model family (DNN, CNN, ViT): no tensors involved."""
+    """Architecture side of a model family (DNN, CNN, ViT, small CNN): no tensors involved."""
 
     name: str = ""
 
@@ -119,6 +119,94 @@ class CNNShapes(FamilyShapes):
         return [LayerInfo("conv.weight", "Conv", (1, 2, 3)), LayerInfo("fc.weight", "FC", (1,))]
 
 
+SMALLCNN_PADDINGS = ("valid", "same")
+SMALLCNN_STRIDE = 2
+SMALLCNN_LAYERS = 3
+
+
+class SmallCNNShapes(FamilyShapes):
+    """The Small CNN Zoo network (Unterthiner et al. 2020, arXiv:2002.11448): ``layers``
+    3x3 convs of ``channels`` kernels, stride 2, each followed by the activation, global
+    average pooling, one FC ``channels -> classes``. With the zoo's 3 layers of 16 on 1x28x28
+    images: 160 + 2,320 + 2,320 + 170 = 4,970 parameters (their README).
+
+    ``padding``: ``"valid"`` (theirs: Keras' default in their ``build_cnn``; 28 -> 13 -> 6 ->
+    2) or ``"same"`` (Keras' ``same``, the extra row and column at the bottom and right;
+    28 -> 14 -> 7 -> 4), which keeps 3 layers on 8x8 digits (8 -> 4 -> 2 -> 1) where valid
+    convs run out of pixels after two. The padding changes no shape, so the forward reads it
+    from the arch."""
+
+    name = "smallcnn"
+
+    @staticmethod
+    def _layers(arch: Mapping) -> int:
+        layers = arch.get("layers", SMALLCNN_LAYERS)
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+            raise ValueError(f"smallcnn layers must be an integer >= 1, got {layers!r}")
+        return layers
+
+    @staticmethod
+    def _padding(arch: Mapping) -> str:
+        padding = arch.get("padding", "valid")
+        if padding not in SMALLCNN_PADDINGS:
+            raise ValueError(
+                f"smallcnn padding must be one of {SMALLCNN_PADDINGS}, got {padding!r}"
+            )
+        return padding
+
+    def arch_name(self, arch: Mapping) -> str:
+        layers, padding = self._layers(arch), self._padding(arch)
+        suffix = "" if layers == SMALLCNN_LAYERS else f"-l{layers}"
+        return f"c{arch['channels']}{suffix}" + ("" if padding == "valid" else "-same")
+
+    def map_sizes(self, arch: Mapping, height: int, width: int) -> list[tuple[int, int]]:
+        """The feature map ``(H, W)`` after each conv; raises where the images run out."""
+        padding, sizes = self._padding(arch), []
+        for i in range(1, self._layers(arch) + 1):
+            if padding == "valid" and min(height, width) < CNN_KERNEL:
+                raise ValueError(
+                    f"smallcnn: the {height}x{width} map before conv {i} is smaller than its "
+                    f"{CNN_KERNEL}x{CNN_KERNEL} kernel (valid padding, stride "
+                    f"{SMALLCNN_STRIDE}); use fewer layers or padding: same"
+                )
+            height, width = (conv_out(n, padding) for n in (height, width))
+            sizes.append((height, width))
+        return sizes
+
+    def param_shapes(self, arch, input_shape, num_classes):
+        c_in, height, width = input_shape
+        self.map_sizes(arch, height, width)
+        c, k = arch["channels"], CNN_KERNEL
+        shapes = {}
+        for i in range(1, self._layers(arch) + 1):
+            shapes[f"conv{i}.weight"] = (c, c_in if i == 1 else c, k, k)
+            shapes[f"conv{i}.bias"] = (c,)
+        shapes["fc.weight"] = (num_classes, c)
+        shapes["fc.bias"] = (num_classes,)
+        return shapes
+
+    def layers(self, arch):
+        convs = [
+            LayerInfo(f"conv{i}.weight", f"Conv{i}", (1, 2, 3))
+            for i in range(1, self._layers(arch) + 1)
+        ]
+        return [*convs, LayerInfo("fc.weight", "FC", (1,))]
+
+
+def conv_out(n: int, padding: str) -> int:
+    """Output length of a 3-wide, stride-2 conv over ``n`` (Keras' valid and same)."""
+    if padding == "same":
+        return -(-n // SMALLCNN_STRIDE)
+    return (n - CNN_KERNEL) // SMALLCNN_STRIDE + 1
+
+
+def same_padding(n: int) -> tuple[int, int]:
+    """Keras' ``same`` padding of a 3-wide, stride-2 conv over ``n``: (before, after), the
+    odd one after, as TensorFlow pads."""
+    total = max((conv_out(n, "same") - 1) * SMALLCNN_STRIDE + CNN_KERNEL - n, 0)
+    return total // 2, total - total // 2
+
+
 VIT_KEYS = ("d_model", "nhead", "patch", "dim_feedforward")
 
 
@@ -176,7 +264,14 @@ class ViTShapes(FamilyShapes):
         return ("patch.weight", *(layer.param for layer in self.layers(arch)))
 
 
-SHAPES: dict[str, FamilyShapes] = {"dnn": DNNShapes(), "cnn": CNNShapes(), "vit": ViTShapes()}
+SHAPES: dict[str, FamilyShapes] = {
+    "dnn": DNNShapes(),
+    "cnn": CNNShapes(),
+    "vit": ViTShapes(),
+    "smallcnn": SmallCNNShapes(),
+}
+# the families whose trials may run as a per-trial loop or one grouped conv (training.strategy)
+STRATEGY_MODELS = ("cnn", "smallcnn")
 
 
 def get_shapes(name: str) -> FamilyShapes:
@@ -190,9 +285,10 @@ def get_shapes(name: str) -> FamilyShapes:
 
 
 def check_strategy(name: str, strategy: str) -> None:
-    """``training.strategy`` other than ``auto`` applies to the CNN only."""
-    if name != "cnn" and strategy != "auto":
+    """``training.strategy`` other than ``auto`` applies to the conv models only."""
+    if name not in STRATEGY_MODELS and strategy != "auto":
         raise ValueError(
-            f"training.strategy {strategy!r} applies to the CNN only; set it to 'auto' for "
-            f"the {name!r} experiments (or in the CNN experiment's own training: block)"
+            f"training.strategy {strategy!r} applies to the CNN only (models "
+            f"{', '.join(STRATEGY_MODELS)}); set it to 'auto' for the {name!r} experiments "
+            "(or in the CNN experiment's own training: block)"
         )

@@ -265,9 +265,9 @@ class EnsembleTrainer:
         self._eval_options = {} if ens.activation == "relu" else {"activation": ens.activation}
         self._train_options = dict(self._eval_options)
         if any(ens.dropout):
-            rates = torch.tensor(ens.dropout, dtype=settings.torch_dtype)  # [T]
             masks = [_generator(s, "dropout") for s in self.seeds]
-            self._train_options["dropout"] = TrialDropout(rates.to(self.device), masks)
+            # the rates as drawn (float64), so float32 and float64 runs drop the same units
+            self._train_options["dropout"] = TrialDropout(ens.dropout, masks)
         self._gather_buffers: dict[int, Tensor] = {}
 
     @property

@@ -16,6 +16,9 @@ Job file (one architecture, one chunk of its trials)::
     /weights/epoch_<k>/<p> [T, ...]    parameters after epoch k (training.checkpoint_epochs)
     /dynamics/<p>/<stat>   [T, E] float32  rwc, fro_norm, dist_from_init of each analysed
                                        layer after every epoch (weightzoo.train.dynamics)
+    /hparams/<name>        [T] float64, int64 or UTF-8 str: the trial's value of each
+                                       training setting that varies (setting_id among them);
+                                       absent when every setting is fixed
 
 Zoo file: the same root attributes (without arch ones) plus ``config`` (JSON of the
 experiment's resolved config), and one group ``/archs/<arch_name>/`` per architecture
@@ -23,7 +26,10 @@ laid out like a job file (``trials``, ``metrics``, ``weights``, ``dynamics``; at
 ``arch``, ``settings``), its trials sorted by ``trial_id``.
 
 Schema version 2 added ``weights/epoch_<k>`` and ``dynamics``; version-1 files (without
-them) still read, with empty ``checkpoints`` and ``dynamics``.
+them) still read, with empty ``checkpoints`` and ``dynamics``. ``hparams`` is an additive
+part of version 2: a file without it (every file before per-trial settings, and every zoo
+with fixed settings) reads with empty ``hparams``, and a reader that does not know the group
+skips it, so the version stays 2.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_output
+from .columns import SETTING_ID, hparam_column, nullable_setting_id
 
 FORMAT = "weightzoo"
 SCHEMA_VERSION = 2
@@ -93,6 +100,9 @@ class ArchTrials:
     # schema 2; empty when read from a version-1 file
     checkpoints: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # k -> param
     dynamics: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # param -> stat
+    # the varied training settings -> [T] (float64, int64 or str), SETTING_ID among them;
+    # empty when every setting is fixed (and in files written before settings could vary)
+    hparams: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_trials(self) -> int:
@@ -126,6 +136,7 @@ class ArchTrials:
             self.settings,
             checkpoints={k: pick(v) for k, v in self.checkpoints.items()},
             dynamics={k: pick(v) for k, v in self.dynamics.items()},
+            hparams=pick(self.hparams),
         )
 
 
@@ -141,7 +152,9 @@ class Zoo:
     versions: dict = field(default_factory=dict)
 
     def trials_table(self) -> pd.DataFrame:
-        """One row per trial: ids, seed, divergence, final and best accuracies (fractions)."""
+        """One row per trial: ids, seed, divergence, the varied training settings
+        (``setting_id`` and ``hp_<name>``, where the zoo has any), final and best
+        accuracies (fractions). A setting that some architectures lack is NaN there."""
         frames = []
         for a in self.archs:
             rows = {
@@ -155,8 +168,14 @@ class Zoo:
                 rows[f"final_{m}"] = a.metrics[m][:, -1]
             for m in ("train_acc", "test_acc"):
                 rows[f"max_{m}"] = np.nanmax(_nan_if_empty(a.metrics[m]), axis=1)
+            rows.update({hparam_column(k): v for k, v in a.hparams.items()})
             frames.append(pd.DataFrame(rows))
-        return pd.concat(frames, ignore_index=True)
+        table = pd.concat(frames, ignore_index=True)
+        settings = list(dict.fromkeys(hparam_column(k) for a in self.archs for k in a.hparams))
+        settings.sort(key=lambda c: c != SETTING_ID)  # setting_id first, the rest in order
+        at = list(table.columns).index(TRIAL_FIELDS[-1]) + 1  # after the trial's own fields
+        order = [c for c in table.columns if c not in settings]
+        return nullable_setting_id(table.loc[:, [*order[:at], *settings, *order[at:]]])
 
 
 def _nan_if_empty(a: np.ndarray) -> np.ndarray:
@@ -201,6 +220,57 @@ def _write_arch_group(group: h5py.Group, a: ArchTrials) -> None:
     for p, stats in a.dynamics.items():
         for stat, arr in stats.items():
             group.create_dataset(f"dynamics/{p}/{stat}", data=arr, **COMPRESSION)
+    _write_hparams(group, a)
+
+
+def hparam_values(arch_name: str, name: str, values, n_trials: int) -> np.ndarray:
+    """One varied setting's ``[T]`` values as stored: numbers as float64 (integers as
+    int64), names as a numpy str array; a wrong length or type is an error naming both."""
+    arr = np.asarray(values)
+    where = f"architecture {arch_name}: hparams[{name!r}]"
+    if arr.shape != (n_trials,):
+        raise ValueError(
+            f"{where} has shape {arr.shape}, expected ({n_trials},): one value per trial"
+        )
+    if arr.dtype.kind in "USO":
+        if not all(isinstance(v, str) for v in arr.tolist()):
+            raise ValueError(f"{where}: an object array must hold only str (setting names)")
+        return arr.astype(str)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float64)
+    raise ValueError(
+        f"{where}: dtype {arr.dtype} is not stored; give numbers (float or int) or names (str)"
+    )
+
+
+def _write_hparams(group: h5py.Group, a: ArchTrials) -> None:
+    """``hparams/<name>``, one dataset per varied setting, in ``a.hparams``' order (the
+    group tracks creation order, so it reads back in that order; HDF5 would sort names)."""
+    if not a.hparams:
+        return  # fixed settings: no group, as in every file before settings could vary
+    sub = group.create_group("hparams", track_order=True)
+    for name, values in a.hparams.items():
+        arr = hparam_values(a.arch_name, name, values, a.n_trials)
+        if arr.dtype.kind == "U":
+            sub.create_dataset(name, data=arr.astype(object), dtype=h5py.string_dtype("utf-8"))
+        else:
+            sub.create_dataset(name, data=arr)
+
+
+def _read_hparams(group: h5py.Group) -> dict[str, np.ndarray]:
+    """The ``hparams`` subgroup as ``{name: [T]}``, strings as numpy str arrays; empty
+    when the group is absent (fixed settings, or a file from before)."""
+    if "hparams" not in group:
+        return {}
+    out = {}
+    for name, ds in group["hparams"].items():
+        if h5py.check_string_dtype(ds.dtype) is not None:
+            out[name] = np.asarray(ds.asstr()[()], dtype=str)
+        else:
+            out[name] = ds[()]
+    return out
 
 
 def stored_checkpoints(group: h5py.Group) -> list[int]:
@@ -246,6 +316,7 @@ def _read_arch_group(
             for k in _wanted_checkpoints(group, weights, path)
         },
         dynamics={p: read_all(f"dynamics/{p}") for p in dynamics},
+        hparams=_read_hparams(group),
     )
 
 
@@ -329,6 +400,7 @@ def concat_trials(parts: Sequence[ArchTrials]) -> ArchTrials:
     first = parts[0]
     _same_layout(parts, "checkpoints", lambda p: p.checkpoints)
     _same_layout(parts, "dynamics", lambda p: p.dynamics)
+    _same_layout(parts, "varied settings (hparams)", lambda p: p.hparams)
 
     def cat(key: str) -> dict[str, np.ndarray]:
         return concat_arrays([getattr(p, key) for p in parts])
@@ -346,6 +418,7 @@ def concat_trials(parts: Sequence[ArchTrials]) -> ArchTrials:
         first.settings,
         checkpoints=cat_nested("checkpoints"),
         dynamics=cat_nested("dynamics"),
+        hparams=cat("hparams"),
     )
     ids = joined.trials["trial_id"]
     if len(np.unique(ids)) != len(ids):
@@ -364,7 +437,15 @@ def _job_file_identity(path) -> tuple[dict, str]:
 
 def _without_weights(a: ArchTrials) -> ArchTrials:
     return ArchTrials(
-        a.arch_name, a.arch, a.trials, a.metrics, {}, {}, a.settings, dynamics=a.dynamics
+        a.arch_name,
+        a.arch,
+        a.trials,
+        a.metrics,
+        {},
+        {},
+        a.settings,
+        dynamics=a.dynamics,
+        hparams=a.hparams,
     )
 
 

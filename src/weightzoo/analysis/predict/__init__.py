@@ -3,7 +3,7 @@
 After Unterthiner et al. 2020 ("Predicting Neural Network Accuracy from Weights"), per
 experiment: a gradient-boosted tree regressor (scikit-learn's
 ``HistGradientBoostingRegressor``) and a linear baseline (``RidgeCV`` on standardised
-features) predict a trial's final test accuracy (percent) from one of three inputs:
+features) predict a trial's final test accuracy (percent) from one of these inputs:
 
 * ``final_weights``: the features of the trial's final weights (one column per feature
   and layer, from the long features table, ``state == "final"``);
@@ -17,12 +17,25 @@ features) predict a trial's final test accuracy (percent) from one of three inpu
   can score far better than the one-hot code: its statistics carry the layer sizes as
   numbers, from which a model interpolates to an unseen width.)
 
+Where the zoo's training settings vary per trial (the table has ``hp_<name>`` columns,
+``docs/predict.md``), three inputs join: ``hyperparameters`` (the settings alone, encoded
+inside the fitted pipeline: log10 of rates, a zero indicator and log10 of weight decay,
+one-hot of names), ``architecture_hyperparameters`` and ``final_weights_hyperparameters``;
+and a row ``weights_beyond_hyperparameters``, the scores of the last minus those of the
+first on the same trials and folds, states what the weights say beyond the settings.
+5-fold CV then keeps the replicates of a sampled setting in one fold (``GroupKFold`` on
+architecture and ``setting_id``: replicates share their settings, and a replicate in the
+training fold would give its setting's accuracy away) and runs with several fold seeds,
+the scores being mean and sd over them. Tables without such columns give the output they
+always gave.
+
 Each is scored on held-out trials twice: 5-fold cross-validation (shuffled, fixed seed)
 and leave-one-architecture-out (every architecture held out once; only with >= 2
 architectures), which asks whether the weights predict accuracy beyond the width. Scores
 are computed on the pooled out-of-fold predictions: R² (``sklearn.metrics.r2_score``),
 Kendall's τ (``scipy.stats.kendalltau``) and τ within architectures (τ per architecture,
-weighted by its trials), the part of the ranking the width cannot explain.
+weighted by its trials), the part of the ranking the width cannot explain; τ of each
+architecture alone (:func:`.accuracy.arch_taus`) from the out-of-fold predictions.
 
 Trials are dropped, and counted, when a row of theirs is flagged ``nonfinite``, when a
 feature of theirs is NaN where other trials of their architecture have a value, or when

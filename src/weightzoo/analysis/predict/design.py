@@ -9,14 +9,28 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..columns import HPARAM_PREFIX, SETTING_ID
 from ..features import FEATURE_COLUMNS
 from ..spectral import FIT_COLUMNS
 from ..spectral import VALUE_COLUMNS as SPECTRAL_VALUES
-from .files import FEATURE_SETS
+from .files import FEATURE_SETS, HPARAM_SETS
 
 TARGET = "final_test_acc"
 TRIAL_KEY = ["arch", "trial_id"]  # trial ids count within an architecture
 TRIAL_COLUMNS = ("experiment", "model", "dataset", "arch_index", "group", TARGET)
+MISSING_NAME = "(none)"  # the category of a trial without a value of a named setting
+
+
+def hparam_columns(features: pd.DataFrame) -> list[str]:
+    """The ``hp_<name>`` columns of a table, in its order (none: the zoo's settings are
+    fixed)."""
+    return [c for c in features.columns if str(c).startswith(HPARAM_PREFIX)]
+
+
+def has_varied_settings(features: pd.DataFrame) -> bool:
+    """Whether the trials of this table train different settings: ``hp_`` columns or a
+    ``setting_id``. Tables without either keep the predictor's output as it always was."""
+    return bool(hparam_columns(features)) or SETTING_ID in features
 
 
 def feature_columns(features: pd.DataFrame, spectral: bool = False) -> list[str]:
@@ -46,7 +60,8 @@ def trial_table(features: pd.DataFrame) -> pd.DataFrame:
             "weightzoo.analysis.features.zoo_features (see docs/features.md)"
         )
     by_trial = features.groupby(TRIAL_KEY, sort=False)
-    trials = by_trial[list(TRIAL_COLUMNS)].first()
+    settings = [*hparam_columns(features), *([SETTING_ID] if SETTING_ID in features else [])]
+    trials = by_trial[[*TRIAL_COLUMNS, *settings]].first()
     # a features table older than the group rules has band groups only
     rules = by_trial["group_rule"].first() if "group_rule" in features else "bands"
     trials = trials.assign(group_rule=rules, arch=trials.index.get_level_values("arch"))
@@ -83,6 +98,21 @@ def architecture_matrix(trials: pd.DataFrame) -> pd.DataFrame:
     return pd.get_dummies(trials["arch"], prefix="arch", dtype=float).set_axis(trials.index)
 
 
+def hparam_matrix(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials' raw ``hp_`` values: numbers as float, names as Python strings (object
+    columns, which the one-hot encoder of :func:`.estimators.hparam_encoder` takes). The
+    encoding (log10, zero indicator, one-hot) is part of the fitted pipeline."""
+    columns = {}
+    for c in hparam_columns(trials):
+        values = trials[c]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            columns[c] = pd.Series(values.to_numpy(dtype=float), index=trials.index)
+        else:  # a missing name (an architecture that does not vary it) is its own category
+            names = [str(v) if pd.notna(v) else MISSING_NAME for v in values]
+            columns[c] = pd.Series(names, index=trials.index, dtype=object)
+    return pd.DataFrame(columns, index=trials.index)
+
+
 @dataclass
 class Design:
     """What one feature set gives the regressors."""
@@ -93,6 +123,23 @@ class Design:
     trials: pd.DataFrame  # identity of the usable trials (index (arch, trial_id))
     n_dropped: int  # trials dropped for non-finite weights, features or accuracy
     spectral: bool = False  # WeightWatcher's columns asked for
+    # [trial] one label per (arch, setting_id): 5-fold CV keeps a label's trials in one
+    # fold; None where the table has no setting_id
+    groups: np.ndarray | None = None
+    hparams: tuple[str, ...] = ()  # the raw hp_ columns of x, encoded inside the pipeline
+
+    def subset(self, keep: np.ndarray) -> Design:
+        """The same design on the trials where ``keep`` ([trial] bool) holds, in order."""
+        return Design(
+            x=self.x.loc[keep],
+            y=self.y[keep],
+            arch=self.arch[keep],
+            trials=self.trials.loc[keep],
+            n_dropped=self.n_dropped,
+            spectral=self.spectral,
+            groups=None if self.groups is None else self.groups[keep],
+            hparams=self.hparams,
+        )
 
 
 def _weight_design(features, trials, state: str, spectral: bool):
@@ -130,7 +177,32 @@ def design(features: pd.DataFrame, feature_set: str) -> Design:
     if feature_set == "architecture":
         trials = trial_table(features)
         return _usable(architecture_matrix(trials), trials, np.zeros(len(trials), dtype=bool))
-    raise ValueError(f"unknown feature set {feature_set!r}; use one of {FEATURE_SETS}")
+    if feature_set in HPARAM_SETS:
+        return _hparam_design(features, feature_set)
+    known = (*FEATURE_SETS, *HPARAM_SETS)
+    raise ValueError(f"unknown feature set {feature_set!r}; use one of {known}")
+
+
+def _hparam_design(features: pd.DataFrame, feature_set: str) -> Design:
+    """The trial's settings alone, after the one-hot architecture, or after the final
+    weights' features (whose drop rule then applies: the settings drop no trial)."""
+    trials = trial_table(features)
+    hp = hparam_matrix(trials)
+    if hp.shape[1] == 0:
+        raise ValueError(
+            f"feature set {feature_set!r} needs hp_ columns in the features table; it has "
+            "none (a zoo with fixed settings: use one of " + ", ".join(FEATURE_SETS) + ")"
+        )
+    if feature_set == "hyperparameters":
+        x, drop = hp, np.zeros(len(trials), dtype=bool)
+    elif feature_set == "architecture_hyperparameters":
+        x, drop = architecture_matrix(trials).join(hp), np.zeros(len(trials), dtype=bool)
+    else:  # final_weights_hyperparameters
+        weights, drop = _weight_design(features, trials, "final", spectral=False)
+        x = weights.join(hp)
+    d = _usable(x, trials, drop)
+    d.hparams = tuple(hp.columns)
+    return d
 
 
 def _usable(x: pd.DataFrame, trials: pd.DataFrame, drop: np.ndarray) -> Design:
@@ -143,4 +215,25 @@ def _usable(x: pd.DataFrame, trials: pd.DataFrame, drop: np.ndarray) -> Design:
         arch=trials.loc[keep, "arch"].to_numpy(dtype=str),
         trials=trials.loc[keep],
         n_dropped=int(drop.sum()),
+        groups=setting_groups(trials.loc[keep]),
     )
+
+
+def setting_groups(trials: pd.DataFrame) -> np.ndarray | None:
+    """``[trial]`` one integer per (architecture, setting_id), or None without a
+    ``setting_id`` column. A setting id counts within its architecture (the settings are
+    drawn per architecture), so the pair names one sampled setting."""
+    if SETTING_ID not in trials:
+        return None
+    # an architecture of the zoo that varies nothing has no setting id: its trials share
+    # no sampled setting, each is its own group
+    keys = [
+        f"{arch}/{int(sid)}" if pd.notna(sid) else f"{arch}/trial {trial}"
+        for arch, sid, trial in zip(
+            trials["arch"],
+            trials[SETTING_ID],
+            trials.index.get_level_values("trial_id"),
+            strict=True,
+        )
+    ]
+    return pd.factorize(np.asarray(keys, dtype=object))[0]

@@ -9,10 +9,15 @@ import numpy as np
 import pandas as pd
 
 from ...io import atomic_output
+from .files import HPARAM_SETS, INCREMENT
 
 
-def _cell(value: float) -> str:
-    return "–" if not np.isfinite(value) else f"{value:.2f}"
+def _cell(value: float, sd: float = float("nan"), signed: bool = False) -> str:
+    """A score, ``± sd`` where there is one (over fold seeds), ``+`` on differences."""
+    if not np.isfinite(value):
+        return "–"
+    text = f"{value:+.2f}" if signed else f"{value:.2f}"
+    return f"{text} ± {sd:.2f}" if np.isfinite(sd) else text
 
 
 def results_markdown(results: Sequence[pd.DataFrame] | pd.DataFrame) -> str:
@@ -36,10 +41,11 @@ def results_markdown(results: Sequence[pd.DataFrame] | pd.DataFrame) -> str:
     for (experiment, feature_set), part in df.groupby(["experiment", "features"], sort=False):
         at = part.set_index(["regressor", "validation"])
 
-        def value(reg, val, col, at=at):
+        def value(reg, val, col, at=at, signed=feature_set == INCREMENT):
             if (reg, val) not in at.index or at.loc[(reg, val), "status"] != "ok":
                 return "–"
-            return _cell(float(at.loc[(reg, val), col]))
+            sd = at.loc[(reg, val), f"{col}_sd"] if f"{col}_sd" in at else np.nan
+            return _cell(float(at.loc[(reg, val), col]), float(sd), signed)
 
         first = part.iloc[0]
         lines.append(
@@ -78,6 +84,19 @@ def results_markdown(results: Sequence[pd.DataFrame] | pd.DataFrame) -> str:
         "n used (dropped) = trials scored (trials dropped for non-finite weights, features or "
         "accuracy); '–' = skipped (reasons below) or undefined.",
     ]
+    if df["features"].isin(HPARAM_SETS).any():
+        notes += [
+            "",
+            "Zoos whose training settings vary per trial: hyperparameters = the trial's "
+            "settings alone (log10 of lr and init_std, a zero indicator and log10 of "
+            "weight_decay, one-hot of the named ones, the rest as they are); "
+            "architecture_hyperparameters = the same after the one-hot architecture; "
+            "final_weights_hyperparameters = final_weights plus the settings; "
+            f"{INCREMENT} = final_weights_hyperparameters minus hyperparameters, on the "
+            "same trials and folds (what the weights say beyond the settings). 5-fold CV "
+            "keeps the replicates of one setting in one fold and runs with several fold "
+            "seeds: scores are mean ± sd over the seeds.",
+        ]
     if skipped:
         notes += ["", "Skipped:", *skipped]
     title = "# Accuracy predicted from weights"
