@@ -3,8 +3,10 @@
 Rows are the tests (claims 1-6 and the rank correlations with accuracy), columns the layers
 (then the layer pairs of claim 5a and the final-vs-others comparison of claim 3). Each cell
 is split in two: the left half is the pooled test, the right half the test within
-architecture; its colour is the verdict, white where the test could not be run (too few
-trials). The numbers come from :mod:`weightzoo.analysis.claims` alone.
+architecture (in three where the experiment's training settings vary per trial: the right
+third is within architecture with the settings controlled); its colour is the verdict,
+white where the test could not be run (too few trials). The numbers come from
+:mod:`weightzoo.analysis.claims` alone.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch, Rectangle
 
-from ..analysis.claims.definitions import SCOPES
+from ..analysis.claims.definitions import SCOPES, SETTINGS_SCOPE
 from ..analysis.claims.files import read_claims
 from ..analysis.claims.grid import column_order, test_rows
 from .common import experiment_title, finish, new_figure
@@ -37,23 +39,31 @@ def _cell_color(row: pd.Series | None) -> str:
     return VERDICT_COLORS[row["verdict"]]
 
 
+def _scopes(df: pd.DataFrame) -> tuple[str, ...]:
+    """The scopes a cell is split into: pooled, within, and the settings-controlled one
+    where the experiment's training settings vary per trial."""
+    return (*SCOPES, SETTINGS_SCOPE) if (df["scope"] == SETTINGS_SCOPE).any() else SCOPES
+
+
 def draw_experiment(ax, df: pd.DataFrame, title: str) -> None:
     tests = test_rows()
     columns = column_order(df)
+    scopes = _scopes(df)
+    width = 0.9 / len(scopes)
     lookup = {
         (r["claim"], r["test"], r["layer"], r["scope"]): r
-        for _, r in df[df["scope"].isin(SCOPES)].iterrows()
+        for _, r in df[df["scope"].isin(scopes)].iterrows()
     }
     for y, (claim, test, _) in enumerate(tests):
         for x, column in enumerate(columns):
-            for half, scope in enumerate(SCOPES):
+            for part, scope in enumerate(scopes):
                 row = lookup.get((claim, test, column, scope))
                 if row is None:
                     continue
                 ax.add_patch(
                     Rectangle(
-                        (x - 0.45 + 0.45 * half, y - 0.42),
-                        0.45,
+                        (x - 0.45 + width * part, y - 0.42),
+                        width,
                         0.84,
                         facecolor=_cell_color(row),
                         edgecolor="0.6",
@@ -98,14 +108,23 @@ def draw_table(table: pd.DataFrame, out_pdf: str | os.PathLike, out_png: str | o
     axes[0, 0].legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False
     )
-    finish(
-        fig,
-        "The paper's claims, tested (high vs low/mid trials)",
+    caption = (
         "Each cell: left half pooled over architectures, right half within architecture "
         "(labels permuted only inside each architecture). Supported / contradicted: "
         "Benjamini-Hochberg q < alpha and the 95 % bootstrap CI on the expected / other side "
         "of 0; otherwise inconclusive. Columns: layers, then consecutive layer pairs "
-        "(claim 5a) and final layer vs the others (claim 3). Numbers: results/claims/claims.csv.",
+        "(claim 5a) and final layer vs the others (claim 3). Numbers: results/claims/claims.csv."
+    )
+    if len(_scopes(table)) > len(SCOPES):
+        caption += (
+            " Experiments whose training settings vary per trial: cells in thirds, the right "
+            f"third within architecture with the settings controlled ({SETTINGS_SCOPE}; rank "
+            "correlations only, white for the group contrasts)."
+        )
+    finish(
+        fig,
+        "The paper's claims, tested (high vs low/mid trials)",
+        caption,
         {},  # the claims table does not record the group rules
         (out_pdf, out_png),
     )

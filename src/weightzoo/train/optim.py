@@ -236,7 +236,7 @@ class PerTrialOptimizer:
             scratch.grad = p.grad
         self._unit.step()  # scratch = -u
         for p, scratch, rate in zip(self.params, self._scratch, self._lr, strict=True):
-            p.add_(scratch * rate)  # [T, ...] + [T, ...] * [T, 1, ...]
+            p.add_(scratch.mul_(rate))  # [T, ...] + [T, ...] * [T, 1, ...]
 
 
 def _per_trial(values: Sequence[float], like: Tensor) -> Tensor:

@@ -39,8 +39,10 @@ architecture (effects computed per architecture and averaged with weights
 n_high*n_rest/(n_high+n_rest); labels permuted only inside each architecture, see
 :mod:`weightzoo.analysis.stats`). Claims 1, 4a, 4b, 5b and 8a are also tested as Spearman
 rank correlations between the statistic and the trial's accuracy: pooled, within (per
-architecture, averaged with weights n) and per architecture. The verdict rule is in
-:mod:`.verdicts`.
+architecture, averaged with weights n) and per architecture; where the features table
+carries the trials' training settings (``hp_<name>`` columns), also within architecture with
+the settings controlled (scope ``within+settings``, :mod:`.controlled`). The verdict rule is
+in :mod:`.verdicts`.
 
 Modules, each importing only those above it:
 
@@ -50,6 +52,7 @@ Modules, each importing only those above it:
 * :mod:`.outcome` — one test's result and what every test shares;
 * :mod:`.group_tests` — high against low/mid (claims 1-6, 8a);
 * :mod:`.trial_tests` — correlations with accuracy, claim 7, claim 8b;
+* :mod:`.controlled` — the correlations with accuracy with the training settings controlled;
 * :mod:`.rows` — one experiment's rows; :mod:`.verdicts` — q-values and verdicts;
 * :mod:`.grid` — the verdict grid's rows and columns; :mod:`.table` — :func:`test_claims`,
   the CSV and the Markdown; :mod:`.files` — the CSV read back (pandas only, for the

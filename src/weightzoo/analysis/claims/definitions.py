@@ -25,6 +25,9 @@ DESCRIPTOR_COLUMNS = (
 )
 VERDICTS = ("supported", "contradicted", "inconclusive")
 SCOPES = ("pooled", "within")
+# the third scope, only where the features table carries the trials' training settings
+# (hp_<name> columns): within architecture, with the settings controlled (.controlled)
+SETTINGS_SCOPE = "within+settings"
 
 CLAIMS = {
     "1": "high nets have a lower weight std than low/mid nets",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..dynamics import trial_layer_trends
+from .controlled import GROUP_NOT_RUN, controlled_correlation_test, settings_frame
 from .definitions import (
     ALPHA,
     DESCRIPTOR_COLUMNS,
@@ -17,6 +18,7 @@ from .definitions import (
     NON,
     REST,
     SCOPES,
+    SETTINGS_SCOPE,
     STRENGTH,
     TRIAL_KEY,
     UNIVARIATE,
@@ -100,9 +102,11 @@ def _accuracy_rows(exp, layer_df, model, settings) -> list[dict]:
     codes = use["arch_index"].to_numpy()
     layer = layer_df["layer"].iloc[0]
     arch_names = use.groupby("arch_index")["arch"].first()
+    trial_settings = settings_frame(use)  # None: the zoo's settings are fixed
     scopes = [
         ("pooled", None),
         ("within", None),
+        *([(SETTINGS_SCOPE, None)] if trial_settings is not None else []),
         *((f"arch={a}", i) for i, a in arch_names.items()),
     ]
     rows = []
@@ -110,14 +114,21 @@ def _accuracy_rows(exp, layer_df, model, settings) -> list[dict]:
     for scope, arch_index in scopes:  # scope outer: its permutations serve every statistic
         for claim, (column, sign) in statistics.items():
             sel = np.ones(len(use), dtype=bool) if arch_index is None else codes == arch_index
-            out = accuracy_correlation_test(
-                use[column].to_numpy(dtype=float)[sel],
-                accuracy[sel],
-                codes[sel],
-                scope == "within",
-                settings,
-                rng_for(settings, exp["experiment"], layer, claim, "accuracy", scope),
-            )
+            rng = rng_for(settings, exp["experiment"], layer, claim, "accuracy", scope)
+            if scope == SETTINGS_SCOPE:
+                out = controlled_correlation_test(
+                    use[column].to_numpy(dtype=float), accuracy, codes, trial_settings,
+                    settings, rng,
+                )  # fmt: skip
+            else:
+                out = accuracy_correlation_test(
+                    use[column].to_numpy(dtype=float)[sel],
+                    accuracy[sel],
+                    codes[sel],
+                    scope == "within",
+                    settings,
+                    rng,
+                )
             used = use[sel & use[column].notna().to_numpy()]
             out.n_high = int((used["group"] == HIGH).sum())
             out.n_rest = int(used["group"].isin(REST).sum())
@@ -213,7 +224,22 @@ def experiment_claims(features: pd.DataFrame, settings: ClaimSettings) -> list[d
     rows += _final_gap_rows(exp, final, settings)
     rows += _pair_rows(exp, final, layers, settings)
     rows += layer_order_rows(exp, final, settings)
+    if settings_frame(final) is not None:
+        rows += _contrasts_not_run(exp, rows)
     return rows
+
+
+def _contrasts_not_run(exp: dict, rows: list[dict]) -> list[dict]:
+    """Where the settings vary: a row per group contrast (claims 1-6, 8a; claim 7 compares
+    layers, not groups) saying why the settings-controlled scope does not test it."""
+    out = []
+    for r in rows:
+        if r["scope"] == "within" and r["test"] != "accuracy" and r["claim"] != "7":
+            out.append(
+                _row(exp, r["claim"], r["test"], SETTINGS_SCOPE, r["layer"], r["statistic"],
+                     r["effect_name"], r["_sign"], Outcome(note=GROUP_NOT_RUN))
+            )  # fmt: skip
+    return out
 
 
 def layer_order_rows(exp: dict, final: pd.DataFrame, settings: ClaimSettings) -> list[dict]:

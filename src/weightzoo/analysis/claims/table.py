@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...io import atomic_output
-from .definitions import COLUMNS, REQUIRED_COLUMNS, REST_LABEL, SCOPES
+from .definitions import COLUMNS, REQUIRED_COLUMNS, REST_LABEL, SCOPES, SETTINGS_SCOPE
 from .grid import column_order, test_rows, verdict_cell
 from .rows import experiment_claims
 from .settings import ClaimSettings
@@ -41,16 +41,21 @@ test_claims.__test__ = False  # not a pytest test despite its name
 
 def claims_markdown(table: pd.DataFrame, settings: ClaimSettings) -> str:
     """A verdict grid per experiment (test x layer, "pooled / within") and the detail rows."""
-    lines = [
-        "# The paper's claims, tested",
-        "",
+    legend = (
         f"High vs {REST_LABEL} trials, final weights. Verdicts: yes = supported (BH q < "
         f"{settings.alpha} and the 95 % CI on the expected side of 0), NO = contradicted "
         "(CI on the other side), ? = inconclusive, n/a = not testable (too few trials; "
         "within: no architecture holds both groups). Cells: pooled / within architecture. "
-        "Method: docs/claims.md.",
-        "",
-    ]
+        "Method: docs/claims.md."
+    )
+    if (table["scope"] == SETTINGS_SCOPE).any():
+        legend += (
+            f" Experiments whose training settings vary per trial add a third verdict, "
+            f"{SETTINGS_SCOPE}: within architecture with the settings controlled (rank "
+            "correlations with accuracy only; the group contrasts are n/a there)."
+        )
+    lines = ["# The paper's claims, tested", "", legend, ""]
+    scopes = (*SCOPES, SETTINGS_SCOPE)
     for experiment, df in table.groupby("experiment", sort=False):
         lines += [f"## {experiment}", ""]
         columns = column_order(df)
@@ -61,7 +66,7 @@ def claims_markdown(table: pd.DataFrame, settings: ClaimSettings) -> str:
             for column in columns:
                 sel = df[(df["claim"] == claim) & (df["test"] == test) & (df["layer"] == column)]
                 by_scope = {r["scope"]: r for _, r in sel.iterrows()}
-                cells.append(" / ".join(verdict_cell(by_scope[s]) for s in SCOPES if s in by_scope))
+                cells.append(" / ".join(verdict_cell(by_scope[s]) for s in scopes if s in by_scope))
             if any(cells):
                 lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
