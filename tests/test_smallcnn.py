@@ -36,11 +36,15 @@ FITTING = [
     pytest.param(SAME, (1, 8, 8), id="same-digits"),
     pytest.param(SAME, (3, 32, 32), id="same-cifar"),
     pytest.param(TWO, (1, 8, 8), id="two-layers-digits"),
+    pytest.param({"channels": 4, "layers": 1}, (1, 8, 8), id="one-layer-digits"),
 ]
 STRATEGIES = [
     pytest.param(SmallCNN("loop"), id="loop"),
     pytest.param(SmallCNN("grouped"), id="grouped"),
+    pytest.param(SmallCNN("loop_nhwc"), id="loop_nhwc"),
 ]
+# the strategies that run each trial on its own: bit-identical alone or in any ensemble
+PER_TRIAL = ["loop", "loop_nhwc"]
 
 
 def seeds(n, start=0):
@@ -99,10 +103,13 @@ def test_names_registry_and_strategy():
     assert shapes.arch_name(SAME) == "c6-same"
     assert isinstance(FAMILIES["smallcnn"], SmallCNN)
     assert get_family("smallcnn").strategy == "loop"
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert family_for_device("smallcnn", "auto", cpu).strategy == "loop"
+    cpu, cuda, mps = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
+    assert family_for_device("smallcnn", "auto", cpu).strategy == "loop_nhwc"
     assert family_for_device("smallcnn", "auto", cuda).strategy == "grouped"
+    assert family_for_device("smallcnn", "auto", mps).strategy == "loop"
     assert family_for_device("smallcnn", "grouped", cpu).strategy == "grouped"
+    assert family_for_device("smallcnn", "loop", cpu).strategy == "loop"
+    assert family_for_device("cnn", "auto", cpu).strategy == "loop"  # the CNN keeps its loop
     check_strategy("smallcnn", "loop")  # applies, no error
 
 
@@ -175,21 +182,27 @@ def test_loop_and_grouped_draw_the_same_masks():
         return TrialDropout(torch.tensor([0.3, 0.5, 0.1], dtype=torch.float64), gens)
 
     loop = SmallCNN("loop").forward(params, x, ZOO, dropout=dropout())
-    grouped = SmallCNN("grouped").forward(params, x, ZOO, dropout=dropout())
-    torch.testing.assert_close(loop, grouped, rtol=0, atol=1e-12)
+    for strategy in ("grouped", "loop_nhwc"):
+        other = SmallCNN(strategy).forward(params, x, ZOO, dropout=dropout())
+        torch.testing.assert_close(loop, other, rtol=0, atol=1e-12, msg=strategy)
 
 
-def _logits_and_grads(params, x, y, trials, dropout=None, arch=ZOO):
+def _logits_and_grads(params, x, y, trials, dropout=None, arch=ZOO, strategy="loop", **options):
     """One forward and backward of ``trials`` (the trainer's loss: per-trial means summed)."""
     leaves = {n: p[trials].clone().requires_grad_(True) for n, p in params.items()}
-    logits = SmallCNN("loop").forward(leaves, x[trials], arch, dropout=dropout)  # [t, B, 10]
+    family = SmallCNN(strategy)
+    logits = family.forward(leaves, x[trials], arch, dropout=dropout, **options)  # [t, B, 10]
     loss = F.cross_entropy(logits.flatten(0, 1), y[trials].flatten(), reduction="none")
     loss.view(len(trials), -1).mean(1).sum().backward()
     return logits.detach(), {n: p.grad for n, p in leaves.items()}
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("strategy", PER_TRIAL)
 @pytest.mark.parametrize("with_dropout", [False, True], ids=["plain", "dropout"])
-def test_one_trial_alone_equals_it_inside_an_ensemble_bit_for_bit(with_dropout):
+def test_one_trial_alone_equals_it_inside_an_ensemble_bit_for_bit(
+    with_dropout, strategy, activation
+):
     g = torch.Generator().manual_seed(4)
     params = random_params(ZOO, (1, 28, 28), 5, g, dtype=torch.float32)
     x = torch.rand(5, 8, 1, 28, 28, generator=g)  # [T, B, 1, 28, 28]
@@ -203,9 +216,12 @@ def test_one_trial_alone_equals_it_inside_an_ensemble_bit_for_bit(with_dropout):
         return TrialDropout(torch.tensor([rates[t] for t in trials]), gens)
 
     k = 3
-    together = _logits_and_grads(params, x, y, [0, 1, 2, 3, 4], dropout([0, 1, 2, 3, 4]))
-    alone = _logits_and_grads(params, x, y, [k], dropout([k]))
-    elsewhere = _logits_and_grads(params, x, y, [4, k, 0], dropout([4, k, 0]))
+
+    def run(trials):
+        options = {"strategy": strategy, "activation": activation}
+        return _logits_and_grads(params, x, y, trials, dropout(trials), **options)
+
+    together, alone, elsewhere = run([0, 1, 2, 3, 4]), run([k]), run([4, k, 0])
     assert torch.equal(together[0][k], alone[0][0])
     assert torch.equal(together[0][k], elsewhere[0][1])
     for name in params:
@@ -213,19 +229,20 @@ def test_one_trial_alone_equals_it_inside_an_ensemble_bit_for_bit(with_dropout):
         assert torch.equal(together[1][name][k], elsewhere[1][name][1]), name
 
 
-@pytest.mark.parametrize(("arch", "input_shape"), FITTING[:3])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize(("arch", "input_shape"), [*FITTING[:3], FITTING[-1]])
 @pytest.mark.parametrize("family", STRATEGIES)
-def test_gradients_equal_the_reference_modules(family, arch, input_shape):
+def test_gradients_equal_the_reference_modules(family, arch, input_shape, activation):
     g = torch.Generator().manual_seed(5)
     params = random_params(arch, input_shape, 3, g)
     x = torch.rand(3, 6, *input_shape, generator=g, dtype=torch.float64)
     y = torch.randint(0, 10, (3, 6), generator=g)
     leaves = {n: p.clone().requires_grad_(True) for n, p in params.items()}
-    logits = family.forward(leaves, x, arch, activation="tanh")
+    logits = family.forward(leaves, x, arch, activation=activation)
     loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
     loss.view(3, -1).mean(1).sum().backward()
     for k in range(3):
-        module = family.reference_module(arch, input_shape, 10, activation="tanh").double()
+        module = family.reference_module(arch, input_shape, 10, activation=activation).double()
         module.load_state_dict(trial_state_dict(params, k))
         F.cross_entropy(module(x[k]), y[k]).backward()
         for name, p in module.named_parameters():
@@ -233,7 +250,9 @@ def test_gradients_equal_the_reference_modules(family, arch, input_shape):
             assert diff <= 1e-12, (k, name, diff)
 
 
-def test_gradcheck_of_the_batched_forward():
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("strategy", PER_TRIAL)
+def test_gradcheck_of_the_batched_forward(strategy, activation):
     """Autograd's gradients against finite differences (fast mode: one random direction)."""
     arch = {"channels": 2, "padding": "same"}
     g = torch.Generator().manual_seed(6)
@@ -242,7 +261,8 @@ def test_gradcheck_of_the_batched_forward():
     names = list(params)
 
     def f(*tensors):
-        return SmallCNN("loop").forward(dict(zip(names, tensors, strict=True)), x, arch)
+        params = dict(zip(names, tensors, strict=True))
+        return SmallCNN(strategy).forward(params, x, arch, activation=activation)
 
     inputs = tuple(p.requires_grad_(True) for p in params.values())
     assert torch.autograd.gradcheck(f, inputs, fast_mode=True)
@@ -268,12 +288,13 @@ def test_the_analyses_read_its_layers_as_the_cnns():
         assert ww_matrices(w, li).shape[0] == 4
 
 
-def test_trained_alone_and_in_an_ensemble_to_the_same_bits(digits_tensors):
+@pytest.mark.parametrize("strategy", PER_TRIAL)
+def test_trained_alone_and_in_an_ensemble_to_the_same_bits(digits_tensors, strategy):
     """Through the trainer: the same trial alone, among five, and elsewhere among four."""
     data = digits_tensors(torch.float32, n_train=300)
     settings = TrainSettings(epochs=2, init_std=0.1)
     ensemble_seeds, k = seeds(5), 3
-    family = SmallCNN()
+    family = SmallCNN(strategy)
 
     def train(trial_seeds):
         return train_trials(family, SAME, trial_seeds, data, settings, progress_file=None)
@@ -289,13 +310,45 @@ def test_trained_alone_and_in_an_ensemble_to_the_same_bits(digits_tensors):
     assert not np.array_equal(together.final["conv1.weight"], together.initial["conv1.weight"])
 
 
-def test_trainer_matches_the_plain_module_and_adam_in_float64(digits_tensors):
+@pytest.mark.parametrize("strategy", PER_TRIAL)
+def test_trainer_matches_the_plain_module_and_adam_in_float64(digits_tensors, strategy):
     data = digits_tensors(torch.float64, n_train=300)
     settings = TrainSettings(epochs=2, init_std=0.1, dtype="float64")
     trial_seeds = seeds(2)
-    batched = train_trials(SmallCNN(), SAME, trial_seeds, data, settings, progress_file=None)
+    family = SmallCNN(strategy)
+    batched = train_trials(family, SAME, trial_seeds, data, settings, progress_file=None)
     ref = train_reference(SmallCNN(), SAME, trial_seeds[1], data, settings)
     for name, p in ref.state_dict().items():
         diff = np.abs(batched.final[name][1] - p.numpy()).max()
         assert diff <= 1e-10, (name, diff)
     assert np.abs(batched.final["conv1.weight"] - batched.initial["conv1.weight"]).max() > 1e-3
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_loop_nhwc_agrees_with_the_reference_module_in_float32(activation):
+    """The CPU default at the zoo's shapes, in the trainer's dtype: logits and gradients
+    within float32 rounding of the reference module's (other kernels, other sums)."""
+    g = torch.Generator().manual_seed(7)
+    params = random_params(ZOO, (1, 28, 28), 2, g, dtype=torch.float32)
+    x = torch.rand(2, 64, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (2, 64), generator=g)
+    logits, grads = _logits_and_grads(
+        params, x, y, [0, 1], strategy="loop_nhwc", activation=activation
+    )
+    for k in range(2):
+        module = SmallCNN().reference_module(ZOO, (1, 28, 28), 10, activation=activation)
+        module.load_state_dict(trial_state_dict(params, k))
+        ref_logits = module(x[k])
+        F.cross_entropy(ref_logits, y[k]).backward()
+        torch.testing.assert_close(logits[k], ref_logits.detach(), rtol=1e-5, atol=1e-6)
+        for name, p in module.named_parameters():
+            scale = p.grad.abs().max().item()
+            torch.testing.assert_close(grads[name][k], p.grad, rtol=0, atol=1e-5 * scale)
+
+
+def test_loop_nhwc_refuses_a_gradient_for_the_images():
+    g = torch.Generator().manual_seed(8)
+    params = random_params(ZOO, (1, 28, 28), 1, g, dtype=torch.float32)
+    x = torch.rand(1, 2, 1, 28, 28, generator=g, requires_grad=True)
+    with pytest.raises(ValueError, match="no gradient for the images"):
+        SmallCNN("loop_nhwc").forward(params, x, ZOO)

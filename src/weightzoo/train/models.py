@@ -456,8 +456,10 @@ class SmallCNN(SmallCNNShapes, ModelFamily):
     """
 
     def __init__(self, strategy: str = "loop"):
-        if strategy not in CNN_STRATEGIES:
-            raise ValueError(f"smallcnn strategy must be one of {CNN_STRATEGIES}, got {strategy!r}")
+        if strategy not in SMALLCNN_STRATEGIES:
+            raise ValueError(
+                f"smallcnn strategy must be one of {SMALLCNN_STRATEGIES}, got {strategy!r}"
+            )
         self.strategy = strategy
 
     def forward(self, params, x, arch=None, *, activation="relu", dropout=None):
@@ -467,6 +469,8 @@ class SmallCNN(SmallCNNShapes, ModelFamily):
         padding = "valid" if arch is None else self._padding(arch)
         if self.strategy == "loop":
             return _smallcnn_per_trial(params, x, n_layers, padding, act, dropout)
+        if self.strategy == "loop_nhwc":
+            return _smallcnn_per_trial_nhwc(params, x, n_layers, padding, activation, dropout)
         h = x  # [T, B, Cin, H, W]
         for i in range(1, n_layers + 1):
             w, b = params[f"conv{i}.weight"], params[f"conv{i}.bias"]  # [T, C, Cin, k, k], [T, C]
@@ -486,6 +490,11 @@ class SmallCNN(SmallCNNShapes, ModelFamily):
             activation=activation,
             dropout=dropout,
         )
+
+
+# how the batched small CNN may run its trials: the CNN's two, and the per-trial loop in
+# channels-last with the first conv as one matmul (SmallCNN's docstring)
+SMALLCNN_STRATEGIES = (*CNN_STRATEGIES, "loop_nhwc")
 
 
 def _pad_same(h: Tensor) -> Tensor:
@@ -511,6 +520,101 @@ def _smallcnn_per_trial(
     for t, (xt, *trial) in enumerate(zip(x.unbind(0), *stacked, strict=True)):
         h = xt  # [B, Cin, H, W]
         for i in range(n_layers):
+            h = _pad_same(h) if padding == "same" else h
+            h = F.conv2d(h, trial[2 * i], trial[2 * i + 1], SMALLCNN_STRIDE)  # [B, C, H', W']
+            h = _drop_trial(dropout, act(h), t)
+        logits.append(F.linear(h.mean(dim=(2, 3)), trial[-2], trial[-1]))  # [B, classes]
+    return torch.stack(logits)  # [T, B, classes]
+
+
+# the activations the first conv of "loop_nhwc" applies in place on its output, with their
+# gradient from that output: autograd's own formulas for F.relu and torch.tanh
+_FUSED_ACTIVATIONS: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor], Tensor]]]
+_FUSED_ACTIVATIONS = {
+    "relu": (torch.Tensor.relu_, lambda grad, out: torch.ops.aten.threshold_backward(grad, out, 0)),
+    "tanh": (torch.Tensor.tanh_, torch.ops.aten.tanh_backward),
+}
+if tuple(_FUSED_ACTIVATIONS) != hparams.ACTIVATIONS:  # pragma: no cover - a developer's slip
+    raise ImportError("models._FUSED_ACTIVATIONS and hparams.ACTIVATIONS differ")
+
+
+def _first_conv_columns(x: Tensor) -> Tensor:
+    """im2col of the first conv plus a row of ones (the bias): x ``[B, Cin, H, W]`` ->
+    ``[Cin*9 + 1, B*H'*W']``, rows in ``weight.flatten(1)``'s order ``(Cin, kh, kw)``, columns
+    in NHWC order ``(B, H', W')``."""
+    n, c_in, height, width = x.shape
+    k, s = CNN_KERNEL, SMALLCNN_STRIDE
+    h_out, w_out = (height - k) // s + 1, (width - k) // s + 1
+    cols = x.new_empty(c_in * k * k + 1, n, h_out, w_out)
+    patches = x.unfold(2, k, s).unfold(3, k, s)  # [B, Cin, H', W', k, k], a view
+    cols[:-1].view(c_in, k, k, n, h_out, w_out).copy_(patches.permute(1, 4, 5, 0, 2, 3))
+    cols[-1] = 1.0
+    return cols.view(c_in * k * k + 1, n * h_out * w_out)
+
+
+class _FirstConvNHWC(torch.autograd.Function):
+    """One trial's first conv (3x3, stride 2, valid) as ONE matmul with the bias and the
+    activation fused: x ``[B, Cin, H, W]`` (the images: no gradient) -> activated output
+    ``[B*H'*W', C]``, rows in NHWC order.
+
+    The backward applies the activation's gradient, then gets the weight and bias gradients
+    together from the columns, image by image (one batched matmul) and summed over the
+    images: on 2 threads MKL ran the one long matmul (reduction over all ``B*H'*W'`` rows,
+    ``[10, 86528] @ [86528, 16]`` at the zoo's shapes) 4x slower than that. Every
+    reduction is this trial's own, on shapes that do not depend on the ensemble.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor, b: Tensor, activation: str) -> Tensor:
+        if ctx.needs_input_grad[0]:
+            raise ValueError("the loop_nhwc strategy's first conv gives no gradient for the images")
+        cols = _first_conv_columns(x)  # [K+1, N], K = Cin*9, N = B*H'*W'
+        w_aug = torch.cat([w.flatten(1), b.unsqueeze(1)], dim=1)  # [C, K+1]
+        out = torch.mm(cols.t(), w_aug.t())  # [N, C]
+        _FUSED_ACTIVATIONS[activation][0](out)
+        ctx.save_for_backward(cols, out)
+        ctx.activation, ctx.weight_shape, ctx.batch = activation, w.shape, x.shape[0]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        cols, out = ctx.saved_tensors
+        grad = _FUSED_ACTIVATIONS[ctx.activation][1](grad, out)  # [N, C]
+        n = ctx.batch
+        per_image = torch.bmm(
+            cols.view(cols.shape[0], n, -1).transpose(0, 1),  # [B, K+1, H'*W']
+            grad.view(n, -1, grad.shape[1]),  # [B, H'*W', C]
+        )  # [B, K+1, C]
+        grad_w_aug = per_image.sum(0)  # [K+1, C]
+        grad_w = grad_w_aug[:-1].t().reshape(ctx.weight_shape)  # [C, Cin, 3, 3]
+        return None, grad_w, grad_w_aug[-1], None
+
+
+def _smallcnn_per_trial_nhwc(
+    params: Params,
+    x: Tensor,
+    n_layers: int,
+    padding: str,
+    activation: str,
+    dropout: TrialDropout | None,
+) -> Tensor:
+    """The small CNN one trial at a time, channels-last: the first conv (and its
+    activation) by :class:`_FirstConvNHWC`, the others by oneDNN on channels-last maps, which
+    then needs no layout reorders around each conv. x ``[T, B, Cin, H, W]`` -> logits
+    ``[T, B, classes]``. Per trial, as :func:`_smallcnn_per_trial`, so bit-identical alone or
+    in any ensemble; equal to it up to rounding (other kernels)."""
+    act = activation_function(activation)
+    names = [f"conv{i}.{kind}" for i in range(1, n_layers + 1) for kind in ("weight", "bias")]
+    stacked = [params[n].unbind(0) for n in (*names, "fc.weight", "fc.bias")]
+    logits = []
+    for t, (xt, *trial) in enumerate(zip(x.unbind(0), *stacked, strict=True)):
+        xt = _pad_same(xt) if padding == "same" else xt  # [B, Cin, H, W]
+        n = xt.shape[0]
+        h_out, w_out = ((size - CNN_KERNEL) // SMALLCNN_STRIDE + 1 for size in xt.shape[2:])
+        h = _FirstConvNHWC.apply(xt, trial[0], trial[1], activation)  # [B*H'*W', C]
+        h = h.view(n, h_out, w_out, -1).permute(0, 3, 1, 2)  # [B, C, H', W'], channels-last
+        h = _drop_trial(dropout, h, t)
+        for i in range(1, n_layers):
             h = _pad_same(h) if padding == "same" else h
             h = F.conv2d(h, trial[2 * i], trial[2 * i + 1], SMALLCNN_STRIDE)  # [B, C, H', W']
             h = _drop_trial(dropout, act(h), t)
@@ -573,10 +677,16 @@ def family_for_device(name: str, strategy: str, device: torch.device) -> ModelFa
     launch for all trials instead of ``T``; not measured on a GPU yet)."""
     if name in STRATEGY_MODELS:
         if strategy == "auto":
-            strategy = "loop" if torch.device(device).type in ("cpu", "mps") else "grouped"
+            strategy = _auto_strategy(name, torch.device(device))
         return get_family(name, strategy=strategy)
     check_strategy(name, strategy)
     return get_family(name)
+
+
+def _auto_strategy(name: str, device: torch.device) -> str:
+    if device.type == "cuda":
+        return "grouped"
+    return "loop_nhwc" if name == "smallcnn" and device.type == "cpu" else "loop"
 
 
 def trial_state_dict(params: Mapping[str, Tensor], k: int) -> dict[str, Tensor]:
