@@ -201,3 +201,59 @@ def test_peak_memory_of_the_largest_jobs(model, arch, input_shape, trials, gpu, 
         f"peak {peak / 2**30:.2f} GiB above data and weights, estimate {bound / 2**30:.2f} GiB"
     )
     assert peak <= bound
+
+
+# --------------------------------------------------------------------------- per-trial settings
+MIXED_VALUES = [
+    {
+        "lr": lr,
+        "weight_decay": decay,
+        "dropout": drop,
+        "init_std": 0.1,
+        "optimizer": optimizer,
+        "activation": activation,
+        "init": "normal",
+        "train_fraction": 1.0,
+    }
+    for lr, decay, drop, optimizer, activation in [
+        (1e-3, 0.0, 0.0, "adam", "relu"),
+        (3e-3, 1e-4, 0.2, "adam", "relu"),
+        (1e-2, 0.0, 0.1, "sgd_momentum", "tanh"),
+        (2e-3, 1e-3, 0.3, "rmsprop", "relu"),
+        (5e-3, 1e-5, 0.0, "adam", "relu"),
+    ]
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "arch"),
+    [("dnn", {"widths": [24, 12]}), ("smallcnn", {"channels": 8, "padding": "same"})],
+)
+def test_mixed_settings_alone_vs_ensemble(model, arch, gpu, digits_on, report):
+    """Per-trial settings on the device: every trial of a mixed ensemble (several
+    programs, per-trial rates and dropout) alone vs in the mix, difference bounded; the
+    same run twice is bit-equal on CUDA."""
+    data, fam = digits_on(gpu), get_family(model)
+    mixed = train_trials(
+        fam, arch, seeds(5), data, SETTINGS, progress_file=None, trial_values=MIXED_VALUES
+    )
+    worst = 0.0
+    for k in range(5):
+        alone = train_trials(
+            fam,
+            arch,
+            seeds(5)[k : k + 1],
+            data,
+            SETTINGS,
+            progress_file=None,
+            trial_values=MIXED_VALUES[k : k + 1],
+        )
+        worst = max(worst, max_diff(mixed.final, k, alone.final, 0))
+    report(f"{gpu.type} {model} mixed settings: alone vs ensemble, max |diff| {worst:.3g}")
+    assert worst <= ENSEMBLE_TOLERANCE
+    if gpu.type == "cuda":
+        again = train_trials(
+            fam, arch, seeds(5), data, SETTINGS, progress_file=None, trial_values=MIXED_VALUES
+        )
+        for name in mixed.final:
+            assert np.array_equal(mixed.final[name], again.final[name]), name
