@@ -37,36 +37,44 @@ def table_rows(out: str) -> list[list[str]]:
 
 def test_quick_run_times_every_setting_on_its_own_optimizer_path(bench_settings, capsys):
     bench_settings.main(
-        ["--quick", "--nets", "dnn-20", "smallcnn", "--trials", "2", "--device", "cpu"]
-        + ["--profile", "--profile-calls", "1"]
+        ["--quick", "--nets", "dnn-20", "--trials", "2", "--steps", "1", "--device", "cpu"]
+        + ["--profile", "--profile-calls", "1", "--profile-min-share", "0"]
     )
     out = capsys.readouterr().out
     rows = table_rows(out)
-    steps = {
-        "(1)": "fused-block-aligned",
-        "(2a)": "adam-per-trial",
-        "(2)": "adam-per-trial",
-        "(3)": "adam-per-trial",
-        "(4)": "sgd_momentum-per-trial",
-        "(5)": "rmsprop-per-trial",
-    }
-    expected = [
-        (net, tag, kind, "2")
-        for net in ("DNN 784-20-20-10", "smallcnn c16")
-        for tag, kind in steps.items()
+    assert [(r[0], r[1].split()[0], r[2], r[3]) for r in rows] == [
+        ("DNN 784-20-20-10", "(1)", "fused-block-aligned", "2"),
+        ("DNN 784-20-20-10", "(2a)", "adam-per-trial", "2"),
+        ("DNN 784-20-20-10", "(2)", "adam-per-trial", "2"),
+        ("DNN 784-20-20-10", "(3)", "adam-per-trial", "2"),
+        ("DNN 784-20-20-10", "(4)", "sgd_momentum-per-trial", "2"),
+        ("DNN 784-20-20-10", "(5)", "rmsprop-per-trial", "2"),
     ]
-    assert [(r[0], r[1].split()[0], r[2], r[3]) for r in rows] == expected
     assert all(float(r[5].replace(",", "")) > 0 for r in rows)
-    assert [r[6] for r in rows if r[1].startswith("(1)")] == ["1.00", "1.00"]  # the base
-    # a ratio line per non-base setting; the verdict only at 100 trials
+    assert rows[0][6] == "1.00"  # the base of the ratios
+    # a ratio line per setting but the base; the verdict only at 100 trials
     assert "- DNN 784-20-20-10 · (3) (2) + per-trial dropout ×2 / (1) = " in out
     assert "target ≥ 0.9×" not in out
     assert "- --quick: smoke test only" in out
-    # the profile: one table per net, a column per setting, the places named
-    assert "Profile of DNN 784-20-20-10 ×2" in out and "Profile of smallcnn c16 ×2" in out
+    # the profile: a column per setting, each place named by its function and op
+    assert "Profile of DNN 784-20-20-10 ×2" in out
     assert "| where | (1) | (2a) | (2) | (3) | (4) | (5) |" in out
-    assert "optim.py PerTrialOptimizer.step: " in out
-    assert "dropout.py TrialDropout._mask: " in out  # (3) draws masks; no other does
+    profile = out[out.index("Profile of") :]
+    assert "| optim.py PerTrialOptimizer.step: aten::mul_ | 0.00 | " in profile  # not in (1)
+    assert "| dropout.py TrialDropout._mask: aten::uniform_ | 0.00 | 0.00 | 0.00 | " in profile
+    assert "| backward: " in profile
+
+
+def test_quick_run_of_the_small_cnn_with_dropout(bench_settings, capsys):
+    bench_settings.main(
+        ["--quick", "--nets", "smallcnn", "--settings", "lr-wd-dropout", "--trials", "2"]
+        + ["--device", "cpu"]
+    )
+    rows = table_rows(capsys.readouterr().out)
+    assert [(r[0], r[1].split()[0], r[3]) for r in rows] == [
+        ("smallcnn c16", "(1)", "2"),
+        ("smallcnn c16", "(3)", "2"),
+    ]
 
 
 def test_verdict_at_100_trials_is_each_settings_rate_over_the_shared_one(bench_settings):

@@ -73,8 +73,9 @@ class TrialDropout:
         if p == 0.0:
             return None
         u = torch.rand(shape, generator=self.generators[t], dtype=MASK_DRAW_DTYPE)
-        keep = (u >= p).to(dtype)  # P(u >= p) = 1 - p for u uniform in [0, 1)
-        return keep * (1.0 / (1.0 - p))
+        # P(u >= p) = 1 - p for u uniform in [0, 1); in place where the dtypes agree
+        keep = u.ge_(p) if dtype == MASK_DRAW_DTYPE else (u >= p).to(dtype)
+        return keep.mul_(1.0 / (1.0 - p))
 
     def trial(self, h: Tensor, t: int) -> Tensor:
         """Dropout on trial ``t``'s activations ``h [B, ...]`` -> ``[B, ...]``."""

@@ -231,7 +231,8 @@ class PerTrialOptimizer:
                 shape = tuple(p.shape)
                 raise RuntimeError(f"PerTrialOptimizer: parameter {k} {shape} has no gradient")
             if self._decay is not None:
-                p.grad.add_(p * self._decay[k])  # L2: g + wd * p
+                # L2: g + wd * p, the product in the scratch tensor (no temporary)
+                p.grad.add_(torch.mul(p, self._decay[k], out=scratch))
             scratch.zero_()
             scratch.grad = p.grad
         self._unit.step()  # scratch = -u
