@@ -448,11 +448,31 @@ class SmallCNN(SmallCNNShapes, ModelFamily):
     ``build_cnn`` puts ``keras.layers.Dropout``: after every conv, none before the dense
     layer beyond the last conv's), global average pooling, FC ``C -> classes``.
 
-    ``strategy`` as for :class:`CNN`: ``"loop"`` runs the network one trial at a time
-    (bit-identical alone or in any ensemble; the CPU default), ``"grouped"`` folds the
-    trials into the channels of one conv per layer (the CUDA default; equal up to rounding).
-    Both draw a trial's dropout masks in the same order (conv 1, 2, 3), so they drop the
-    same units.
+    ``strategy`` decides how the batched form runs the trials; none shows in the
+    architecture or its name, and all draw a trial's dropout masks in the same order (conv
+    1, 2, 3), so they drop the same units:
+
+    * ``"loop_nhwc"`` (the CPU default): one trial at a time, so bit-identical alone or in
+      any ensemble (``tests/test_smallcnn.py``), with other kernels than ``"loop"`` (equal
+      to it up to rounding). The first conv is one matmul over the trial's im2col columns
+      with the bias and the activation fused (:class:`_FirstConvNHWC`); its output stays
+      in channels-last (NHWC) memory, so the later convs run oneDNN in NHWC. In ``"loop"``
+      oneDNN reorders every conv's NCHW input and output to its blocked layout and back,
+      and its weight gradient of the 1-channel first conv pads the images to 8 channels.
+    * ``"loop"`` (the MPS default): one trial at a time through oneDNN's convs, NCHW, as
+      the CNN's loop.
+    * ``"grouped"`` (the CUDA default): the trials folded into the channels of one conv
+      per layer; equal to the loop up to rounding only.
+
+    Measured with the zoo's network (3 x 16 channels, 1x28x28, batch 512, Adam), 100 trials,
+    ``EnsembleTrainer.train_epoch``, interleaved rounds on a 2-core AMD EPYC shared with
+    other jobs, torch 2.14 (2026-12-07;
+    ``.venv/bin/python benchmarks/bench_smallcnn.py --threads 1 --repeats 5``, and the same
+    with ``--threads 2`` under ``OMP_WAIT_POLICY=passive``), over ``"loop"``:
+    ``"loop_nhwc"`` 1.69x (rounds 1.54-1.83) on 1 thread and 1.59x (1.45-1.94) on 2;
+    ``"grouped"`` 0.93x and 1.00x. Tried and not kept: every conv through oneDNN in NHWC
+    (the images channels-last too) 1.03x and 0.97x; every conv as per-trial ``F.unfold``
+    and matmul through autograd 0.58x and 0.43x (its im2col copies and col2im).
     """
 
     def __init__(self, strategy: str = "loop"):
@@ -529,8 +549,7 @@ def _smallcnn_per_trial(
 
 # the activations the first conv of "loop_nhwc" applies in place on its output, with their
 # gradient from that output: autograd's own formulas for F.relu and torch.tanh
-_FUSED_ACTIVATIONS: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor], Tensor]]]
-_FUSED_ACTIVATIONS = {
+_FUSED_ACTIVATIONS: dict[str, tuple[Activation, Callable[[Tensor, Tensor], Tensor]]] = {
     "relu": (torch.Tensor.relu_, lambda grad, out: torch.ops.aten.threshold_backward(grad, out, 0)),
     "tanh": (torch.Tensor.tanh_, torch.ops.aten.tanh_backward),
 }
@@ -567,7 +586,10 @@ class _FirstConvNHWC(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, w: Tensor, b: Tensor, activation: str) -> Tensor:
         if ctx.needs_input_grad[0]:
-            raise ValueError("the loop_nhwc strategy's first conv gives no gradient for the images")
+            raise ValueError(
+                "smallcnn strategy 'loop_nhwc' gives no gradient for the images; "
+                "detach them, or use the strategy 'loop'"
+            )
         cols = _first_conv_columns(x)  # [K+1, N], K = Cin*9, N = B*H'*W'
         w_aug = torch.cat([w.flatten(1), b.unsqueeze(1)], dim=1)  # [C, K+1]
         out = torch.mm(cols.t(), w_aug.t())  # [N, C]
@@ -670,11 +692,16 @@ def get_family(name: str, **options) -> ModelFamily:
 def family_for_device(name: str, strategy: str, device: torch.device) -> ModelFamily:
     """The family ``name`` running the way ``strategy`` says on ``device``.
 
-    ``"auto"`` for the CNN (and the small CNN, the same way): the per-trial loop on the CPU
-    (bit-identical, 1.7-2.7x the grouped conv there at C = 4..16, 100 trials) and on Apple
-    MPS (grouped float32 convs with one input channel per group have had reported silent
-    wrong results there; tests/gpu compares the two), the grouped conv on CUDA (one kernel
-    launch for all trials instead of ``T``; not measured on a GPU yet)."""
+    ``"auto"`` for the CNN and the small CNN: the grouped conv on CUDA (one kernel launch
+    for all trials instead of ``T``; not measured on a GPU yet), a per-trial loop elsewhere.
+    On Apple MPS the loop (grouped float32 convs with one input channel per group have had
+    reported silent wrong results there; tests/gpu compares the two). On the CPU the CNN's
+    ``"loop"`` (bit-identical, 1.7-2.7x the grouped conv there at C = 4..16, 100 trials)
+    and the small CNN's ``"loop_nhwc"``, bit-identical too: at the zoo's shapes and 100
+    trials 1.69x the small CNN's ``"loop"`` on 1 thread (rounds 1.54-1.83) and 1.59x on 2
+    (rounds 1.45-1.94, ``OMP_WAIT_POLICY=passive``), measured by
+    ``.venv/bin/python benchmarks/bench_smallcnn.py --threads 1 --repeats 5`` (and
+    ``--threads 2``) on a shared 2-core AMD EPYC, 2026-12-07 (:class:`SmallCNN`)."""
     if name in STRATEGY_MODELS:
         if strategy == "auto":
             strategy = _auto_strategy(name, torch.device(device))
