@@ -12,6 +12,7 @@ from weightzoo.analysis.features import bias_param, chunk_features, n_nodes, nod
 from weightzoo.analysis.spectral import ww_matrices
 from weightzoo.data.catalog import IMAGE_SHAPES
 from weightzoo.train.dropout import TrialDropout
+from weightzoo.train.memory import step_memory
 from weightzoo.train.models import (
     FAMILIES,
     SmallCNN,
@@ -352,3 +353,12 @@ def test_loop_nhwc_refuses_a_gradient_for_the_images():
     x = torch.rand(1, 2, 1, 28, 28, generator=g, requires_grad=True)
     with pytest.raises(ValueError, match="no gradient for the images"):
         SmallCNN("loop_nhwc").forward(params, x, ZOO)
+
+
+@pytest.mark.parametrize("family", STRATEGIES)
+def test_every_strategy_sizes_its_step_on_the_meta_device(family):
+    """The training job sizes its sub-ensembles by a forward on ``meta`` (train.memory)."""
+    memory = step_memory(family, ZOO, (1, 28, 28), 10, 512)
+    conv1_map = 512 * 16 * 13 * 13 * 4  # bytes of the first conv's float32 output
+    assert memory.largest_array == conv1_map
+    assert 2 * conv1_map < memory.forward < 3 * conv1_map
