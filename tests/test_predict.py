@@ -309,7 +309,7 @@ def test_workflow_plans_the_predict_stage(tmp_path):
         "--configfile=" + str(config),
     )
     assert sorted(jobs["predict"]) == [
-        f"results/predict/{e}.csv, results/predict/{e}.oof.csv"
+        f"results/predict/{e}.csv, results/predict/{e}.oof.csv, results/predict/{e}.arch.csv"
         for e in ("cnn_digits", "dnn_digits", "vit_digits")
     ]
     assert len(jobs["features"]) == 3
