@@ -204,6 +204,19 @@ def bootstrap_cells(
 # resample.
 
 
+def combined_spearman_ci(x, y, cells, weights, n_boot: int, rng) -> tuple:
+    """Bootstrap CI of the weighted combination of per-cell Spearman ρ(x, y): trials
+    resampled within each cell (``cells``: index arrays), ρ per cell from tied ranks,
+    combined with ``weights`` (:func:`combine`). Returns (low, high)."""
+    codes = [(value_codes(x[c]), value_codes(y[c])) for c in cells]
+
+    def resampled(idx):  # per cell [B, n_cell] -> [B]
+        rhos = [spearman_weighted(*codes[k], counts(i, len(cells[k]))) for k, i in enumerate(idx)]
+        return combine(rhos, weights)
+
+    return bootstrap_cells(cells, resampled, n_boot, rng)[:2]
+
+
 def counts(local: np.ndarray, n: int) -> np.ndarray:
     """``[B, n]`` multiplicities of the positions ``local [B, m]`` (each in ``range(n)``)."""
     b = local.shape[0]

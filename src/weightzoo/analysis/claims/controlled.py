@@ -283,16 +283,7 @@ def controlled_correlation_test(
     observed = combined(rx[None])[0]
     permutations = stratified_permutations(strata, settings.permutations, settings.seed)
     null = np.concatenate([combined(rx[p]) for p in permutations])
-    codes = [(stats.value_codes(rx[c]), stats.value_codes(ry[c])) for c in cells]
-
-    def resampled(idx):  # per architecture [B, n_cell] -> [B]
-        rhos = [
-            stats.spearman_weighted(*codes[k], stats.counts(i, len(cells[k])))
-            for k, i in enumerate(idx)
-        ]
-        return stats.combine(rhos, weights)
-
-    ci = stats.bootstrap_cells(cells, resampled, settings.bootstrap, rng)[:2]
+    ci = stats.combined_spearman_ci(rx, ry, cells, weights, settings.bootstrap, rng)
     out = finish(
         stats.Strata(tuple(cells), tuple(np.empty(0, int) for _ in cells)),
         observed, null, ci, settings, note=_description(archs, left_out),

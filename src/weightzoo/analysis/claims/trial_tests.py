@@ -51,16 +51,7 @@ def accuracy_correlation_test(
         null.append(stats.combine(rhos, weights))
         start += size
 
-    cell_codes = [(stats.value_codes(x[c]), stats.value_codes(accuracy[c])) for c in cells]
-
-    def resampled(idx):  # per cell [B, n_cell] -> [B]
-        rhos = [
-            stats.spearman_weighted(*cell_codes[k], stats.counts(i, len(cells[k])))
-            for k, i in enumerate(idx)
-        ]
-        return stats.combine(rhos, weights)
-
-    ci = stats.bootstrap_cells(cells, resampled, settings.bootstrap, rng)[:2]
+    ci = stats.combined_spearman_ci(x, accuracy, cells, weights, settings.bootstrap, rng)
     strata = stats.Strata(tuple(cells), tuple(np.empty(0, int) for _ in cells))
     out = finish(strata, observed, np.concatenate(null), ci, settings)
     out.n = n
