@@ -41,6 +41,11 @@ VARIABLE = {
     "init": (("choice",), INITS),
 }
 
+# the settings drawn over decades (log-uniform): analyses see them by their log10; of
+# those, the ones whose valid range includes 0 (weight decay's zero_share) can be exactly 0
+LOG_SCALE = tuple(name for name, (kinds, _) in VARIABLE.items() if "loguniform" in kinds)
+LOG_SCALE_WITH_ZEROS = tuple(name for name in LOG_SCALE if not VARIABLE[name][1][2])
+
 
 @dataclass(frozen=True)
 class Fixed:

@@ -33,13 +33,14 @@ from scipy import stats as sps
 from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeRegressor
 
+from ...train.hparams import LOG_SCALE
 from .. import stats
 from ..columns import HPARAM_PREFIX, SETTING_ID
 from .outcome import Outcome, finish
 from .settings import ClaimSettings
 
 # rates sampled over decades (log-uniform): they enter by their log10
-LOG_SETTINGS = frozenset({"lr", "weight_decay", "init_std"})
+LOG_SETTINGS = frozenset(LOG_SCALE)
 MIN_RESIDUAL_DF = 3  # trials beyond the fitted columns an architecture needs to take part
 MIN_LEAF = 5  # trials per leaf of the strata tree
 RESIDUAL_DECIMALS = 9  # residuals of ranks (scale 1..n) rounded: float noise is no ordering

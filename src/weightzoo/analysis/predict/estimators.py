@@ -18,13 +18,16 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from ...train.hparams import LOG_SCALE, LOG_SCALE_WITH_ZEROS
+from ...zoo.columns import hparam_column
+
 REGRESSORS = ("hgb", "ridge")
 CLASSIFIERS = ("hgb", "logistic")
 N_FOLDS = 5
 # settings spread over decades (drawn log-uniform): the model sees log10 of them
-LOG10_HPARAMS = ("hp_lr", "hp_init_std")
+LOG10_HPARAMS = tuple(hparam_column(n) for n in LOG_SCALE if n not in LOG_SCALE_WITH_ZEROS)
 # log-uniform settings with a share of exact zeros: a zero indicator plus log10 of the rest
-ZERO_LOG10_HPARAMS = ("hp_weight_decay",)
+ZERO_LOG10_HPARAMS = tuple(hparam_column(n) for n in LOG_SCALE_WITH_ZEROS)
 
 
 @dataclass(frozen=True)
