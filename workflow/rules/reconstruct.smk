@@ -74,6 +74,8 @@ rule reconstruct_figure:
         number=BY_NAME["reconstruct"].number,
     log:
         "results/logs/reconstruct/reconstruct_figure.log",
+    benchmark:
+        "results/benchmarks/reconstruct/reconstruct_figure.tsv"
     resources:
         mem_mb=2000,
         runtime=10,
