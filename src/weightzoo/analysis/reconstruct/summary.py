@@ -59,3 +59,19 @@ def read_table(path) -> pd.DataFrame:
         raise ValueError(f"{path}: not a reconstruction table, columns {missing} missing; "
                          "rerun the rule reconstruct")  # fmt: skip
     return table
+
+
+def trial_features(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial (``experiment``, ``arch``, ``trial_id``) with its reconstruction
+    errors as features: ``rec_error_r<ratio>`` (its own predictor at each ratio) and
+    ``rec_shared_error`` (the shared representation), ready to join a trial table on
+    (experiment, arch, trial_id)."""
+    net = table[table["layer"] == TRIAL_LEVEL]
+    names = np.where(net["kind"] == "shared", "rec_shared_error",
+                     "rec_error_r" + net["ratio"].map("{:g}".format))  # fmt: skip
+    wide = net.assign(feature=names).pivot_table(
+        index=["experiment", "arch", "trial_id"], columns="feature", values="rel_error",
+        aggfunc="first",
+    )  # fmt: skip
+    wide.columns.name = None
+    return wide.reset_index()
