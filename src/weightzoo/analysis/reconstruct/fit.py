@@ -75,9 +75,9 @@ def prepare(
         family_name,
         grids,
         torch.cat(rows, dim=1),
-        torch.cat([coords.row_mask(g) for g in grids]).to(device=device, dtype=dtype),
+        torch.cat([coords.row_mask(g) for g in grids]).to(dtype).to(device),
         torch.stack(scales, dim=1),
-        enc.to(device=device, dtype=dtype),
+        enc.to(dtype).to(device),  # cast on the CPU first: Apple MPS has no float64
         perms,
         offsets,
     )

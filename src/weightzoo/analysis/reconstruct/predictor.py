@@ -50,8 +50,9 @@ class StackedMLP:
             bound = 1 / math.sqrt(a)  # nn.Linear's default init, drawn per trial in float64
             w = torch.stack([_uniform((a, b), bound, g) for g in gens])  # [T, in, out]
             bias = torch.stack([_uniform((1, b), bound, g) for g in gens])  # [T, 1, out]
-            self.weights.append(w.to(dtype=dtype, device=device).requires_grad_(True))
-            self.biases.append(bias.to(dtype=dtype, device=device).requires_grad_(True))
+            # cast on the CPU, then move: Apple MPS has no float64
+            self.weights.append(w.to(dtype).to(device).requires_grad_(True))
+            self.biases.append(bias.to(dtype).to(device).requires_grad_(True))
 
     def parameters(self) -> list[Tensor]:
         return [*self.weights, *self.biases]

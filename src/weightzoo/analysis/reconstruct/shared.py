@@ -50,7 +50,7 @@ def fit_shared(targets: Targets, settings: ReconstructSettings, key: str) -> Sha
     dtype, device = targets.rows.dtype, targets.rows.device
     mlp = StackedMLP(sizes, [gen], dtype, device)
     z = torch.randn(t, settings.shared_latent, generator=gen, dtype=torch.float64) * 0.01
-    fit = SharedFit(mlp, z.to(dtype=dtype, device=device).requires_grad_(True))
+    fit = SharedFit(mlp, z.to(dtype).to(device).requires_grad_(True))
     weights = loss_weights(targets, settings.magnitude_weighted)  # [T, R, g]
     optimizer = torch.optim.Adam([*mlp.parameters(), fit.latents], lr=settings.lr)
     b = min(n_rows, settings.shared_batch_rows)
