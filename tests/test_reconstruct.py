@@ -78,7 +78,8 @@ def test_white_noise_at_a_small_ratio_is_not_reconstructed():
 
 
 @pytest.mark.parametrize("model, arch", [
-    ("dnn", {"widths": [5, 7]}), ("cnn", {"channels": 3}), ("smallcnn", {"channels": 4, "padding": "same"}),
+    ("dnn", {"widths": [5, 7]}), ("cnn", {"channels": 3}),
+    ("smallcnn", {"channels": 4, "padding": "same"}),
     ("vit", {"d_model": 8, "nhead": 2, "patch": 2, "dim_feedforward": 12}),
 ])  # fmt: skip
 @pytest.mark.parametrize("order", ["none", "norm"])
