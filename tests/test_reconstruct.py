@@ -121,7 +121,7 @@ def test_the_shared_representation_explains_the_group_that_shares_structure():
     noise = noise_weights(40, seed=1)
     structured = torch.arange(40) < 20
     weights = {k: torch.where(structured.view(-1, *[1] * (v.dim() - 1)), common[k] + 0.05 * v, v)
-               for k, v in noise.items()}  # fmt: skip
+               for k, v in noise.items() if k in common}  # the weights only  # fmt: skip
     settings = ReconstructSettings(ratios=(0.5,), claim_ratio=0.5, depth=2, levels=4, lr=0.01,
                                    order="none", shared_steps=400, shared_latent=4)  # fmt: skip
     targets = fit.prepare("dnn", DNN, ARCH, weights, settings)
