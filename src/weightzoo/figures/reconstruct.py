@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
+from matplotlib.ticker import NullLocator
 
 from ..analysis.reconstruct.summary import accuracy_curves
 from .common import DRAW_ORDER, GROUP_COLORS, experiment_title, finish, new_figure, note_panel
@@ -33,7 +34,10 @@ def _panel(ax, curves: pd.DataFrame, title: str) -> None:
                        edgecolors="k", linewidths=0.4)  # fmt: skip
     ax.axhline(0.5, color="0.5", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
-    ax.set_xlabel("compression ratio (predictor / network parameters)")
+    ticks = sorted(curves["ratio"].dropna().unique())
+    ax.set_xticks(ticks, [f"{t:.2g}" for t in ticks], fontsize=7)
+    ax.xaxis.set_minor_locator(NullLocator())  # only the fitted ratios are labelled
+    ax.set_xlabel("ratio: predictor / network parameters")
     ax.set_ylabel("accuracy drop (points)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=6, loc="best")
