@@ -469,6 +469,8 @@ def test_cli_import_and_its_one_line_errors(tmp_path, capsys):
     assert code == 0, err
     assert "wrote" in out and "5 trials in 1 architecture" in out and "fractions" in out
     assert read_zoo(tmp_path / "z.h5").experiment == "mine"
+    code, out, _ = run(capsys, "info", tmp_path / "z.h5")
+    assert code == 0 and "source      " in out and "format=checkpoints" in out
     code, _, err = run(
         capsys,
         "import",
@@ -542,3 +544,53 @@ def test_export_then_import_gives_the_same_features_table_bit_for_bit(tmp_path, 
     after = keyed_by_parameter(F.features_from_file(tmp_path / "back.h5", groups_back), back)
     assert after.index.is_unique and before.index.isin(after.index).all()
     pd.testing.assert_frame_equal(after.loc[before.index], before, check_exact=True)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def imported_config(**source_experiment) -> dict:
+    experiment = {"source": {"format": "checkpoints", "path": "imports/mlp"}, "bands": BANDS}
+    return {"experiments": {"mlp": {**experiment, **source_experiment}}}
+
+
+def test_a_source_experiment_is_validated_as_generic_and_plans_no_training():
+    from weightzoo.config import plan_jobs, validate_config
+
+    config = validate_config(imported_config())
+    assert config["experiments"]["mlp"]["model"] == "generic"
+    assert config["experiments"]["mlp"]["dataset"] == "unknown"
+    assert plan_jobs(config) == []
+    named = imported_config(source={"format": "model-zoos", "path": "z", "dataset": "mnist"})
+    assert validate_config(named)["experiments"]["mlp"]["dataset"] == "mnist"
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"model": "dnn"}, r"experiments\.mlp: model beside source: an imported experiment"),
+        ({"trials": 3}, r"trials beside source"),
+        ({"bands": None}, r"experiments\.mlp\.bands: missing"),
+        ({"source": {"format": "npz", "path": "x"}}, r"experiments\.mlp\.source\.format"),
+        ({"source": {"format": "checkpoints"}}, r"'path' is a required property"),
+    ],
+)
+def test_bad_source_experiments_fail_naming_the_key(change, words):
+    from weightzoo.config import ConfigError, validate_config
+
+    config = imported_config(**change)
+    config["experiments"]["mlp"] = {
+        k: v for k, v in config["experiments"]["mlp"].items() if v is not None
+    }
+    with pytest.raises(ConfigError, match=words):
+        validate_config(config)
+
+
+def test_bench_import_prints_the_rate_and_peak_memory(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_import
+
+    bench_import.main(["--trials", "5", "--chunk-trials", "2"])
+    out = capsys.readouterr().out
+    assert "| trials | chunk | import s | trials/s | peak RSS MiB | zoo MiB |" in out
+    assert "| 5 | 2 |" in out and "peak RSS target (< 1024 MiB" in out

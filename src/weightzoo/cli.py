@@ -193,9 +193,17 @@ def zoo_summary(path: Path, groups_path: Path | None = None) -> dict:
         "versions": zoo.versions,
         "config": zoo.config,
     }
+    provenance = _provenance(path)
+    if provenance:  # an imported zoo: where it came from (docs/import.md)
+        summary["provenance"] = provenance
     if groups_path is not None:
         summary["groups"] = _group_counts(load_groups(groups_path, zoo), groups_path)
     return summary
+
+
+def _provenance(path: Path) -> dict:
+    with h5py.File(path, "r") as f:
+        return json.loads(f.attrs.get("provenance", "{}"))
 
 
 def _group_counts(groups: pd.DataFrame, path: Path) -> dict:
@@ -256,7 +264,8 @@ def format_summary(s: dict) -> str:
         counts = pd.DataFrame.from_dict(s["groups"]["per_arch"], orient="index")
         table = table.join(counts, on="arch")
         head.append(("groups", f"{s['groups']['file']} (by {s['groups']['grouped_by']} accuracy)"))
-    tail = [
+    tail = [("source", _kv(s["provenance"]))] if "provenance" in s else []
+    tail += [
         ("settings", _kv(s["settings"])),
         ("versions", ", ".join(f"{k} {v}" for k, v in s["versions"].items())),
         ("config", json.dumps(s["config"], sort_keys=True)),
@@ -563,6 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(run=cmd_export)
     add_import_parser(sub)
+    from .zoo.modelclass import add_evaluate_command  # a forward pass: weightzoo.zoo.modelclass
+
+    add_evaluate_command(sub)
     return parser
 
 
