@@ -55,7 +55,8 @@ def test_the_sweep_imports_as_two_architectures_with_its_settings(sweep):
     assert zoo.model == "generic" and zoo.dataset == "digits"
     assert {a.arch_name: a.n_trials for a in zoo.archs} == {"mlp8": 9, "mlp32": 9}
     for a in zoo.archs:
-        assert list(a.final) == ["1.weight", "1.bias", "3.weight", "3.bias"]
+        names = [name for name, _ in a.arch["parameters"]]  # the state dict's order
+        assert names == ["1.weight", "1.bias", "3.weight", "3.bias"] and set(a.final) == set(names)
         assert sorted(set(a.hparams["lr"])) == [1e-3, 1e-2, 1e-1]
     accs = np.concatenate([a.metrics["test_acc"][:, -1] for a in zoo.archs])
     np.testing.assert_allclose(np.sort(accs), np.sort(table["test_acc"]), atol=1e-6)
