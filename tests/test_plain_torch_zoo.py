@@ -114,3 +114,35 @@ def test_weightzoos_own_zoo_runs_in_its_reference_module(tmp_path):
     table = evaluate_zoo(tmp_path / "dnn.h5", "digits", trials=[0, 2])
     assert list(table["trial_id"]) == [0, 2] and table["test_acc"].between(0, 1).all()
     assert table["stored_test_acc"].tolist() == pytest.approx([0.2, 0.9])
+
+
+@pytest.mark.slow
+def test_the_sweep_as_a_source_experiment_runs_the_whole_workflow(sweep, tmp_path):
+    """The documented way to analyse a zoo trained elsewhere (docs/import.md): an
+    experiment with `source:`; `snakemake all` imports it and draws every figure, the
+    claims, the predictor and Table 2 (in a copy of the repo, as tests/test_workflow.py)."""
+    import shutil
+
+    from test_workflow import copy_repo, snakemake, write_config
+
+    (tmp_path / "repo").mkdir()
+    root = copy_repo(tmp_path / "repo")
+    shutil.copytree(sweep / "sweep", root / "imports" / "sweep")
+    experiment = {
+        "source": {"format": "checkpoints", "path": "imports/sweep", "dataset": "digits"},
+        "groups": {"method": "relative"},
+    }
+    config = {
+        "run_dir": None,
+        "experiments": {"sweep_digits": experiment},
+        "claims": {"permutations": 99, "bootstrap": 99},
+    }
+    snakemake(root, f"--configfile={write_config(root, config, 'sweep.yaml')}", "all")
+    results = root / "results"
+    for name in ("weight_stats", "weight_kde", "node_strength", "tsne"):
+        assert (results / "figures" / f"{name}_generic.png").stat().st_size > 1000, name
+    assert not list((results / "figures").glob("rwc_*"))  # an imported zoo has no dynamics
+    assert "sweep_digits" in (results / "claims" / "claims.csv").read_text()
+    scores = pd.read_csv(results / "predict" / "sweep_digits.csv")
+    assert (scores["status"] == "ok").any()
+    assert "generic" in (results / "tables" / "table2.md").read_text()
