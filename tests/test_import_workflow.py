@@ -34,6 +34,7 @@ TARGETS = [
 
 
 def test_an_imported_experiment_runs_the_analyses_and_reimports_a_changed_source(tmp_path):
+    (tmp_path / "repo").mkdir()
     root = copy_repo(tmp_path / "repo")
     write_checkpoints(root / "imports" / "mlp", n=6)
     config = write_config(root, CONFIG, "imported.yaml")
