@@ -628,9 +628,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, usage errors (argparse printed them)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
+    # a command may name more exceptions that mean bad input (args.user_errors)
+    user_errors = (CliError, *getattr(args, "user_errors", ()))
     try:
         args.run(args)
-    except CliError as e:
+    except user_errors as e:
         print(f"weightzoo {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `weightzoo trials ZOO.h5 | head`: the reader left early

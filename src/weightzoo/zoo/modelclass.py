@@ -301,12 +301,13 @@ def add_evaluate_command(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", default="final", help="final (default), initial or epoch_K")
     p.add_argument("-o", "--output", type=Path, help="write the table as CSV")
-    p.set_defaults(run=cmd_evaluate)
+    # ModelClassError is bad input: weightzoo.cli.main prints it as one line, exit code 2
+    # (named here so that this module need not import the CLI, which imports it)
+    p.set_defaults(run=cmd_evaluate, user_errors=(ModelClassError,))
     return p
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from ..cli import CliError
     from ..io import atomic_output
 
     try:
@@ -320,8 +321,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             weights=args.weights,
             data_dir=args.data_dir,
         )
-    except (ModelClassError, ValueError, FileNotFoundError) as e:
-        raise CliError(str(e)) from None
+    except (ValueError, FileNotFoundError) as e:  # ModelClassError is a ValueError
+        raise ModelClassError(str(e)) from None
     if args.output is not None:
         with atomic_output(args.output) as tmp:
             table.to_csv(tmp, index=False)
