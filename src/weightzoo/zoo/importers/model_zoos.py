@@ -21,7 +21,7 @@ import numpy as np
 from ..hdf5 import checkpoint_name
 from .errors import ZooImportError
 from .provenance import relative
-from .records import SourcePlan, TrialRecord, empty_metrics
+from .records import SourcePlan, TrialRecord, empty_metrics, weight_sets_of
 from .sources import MODEL_ZOOS, model_zoo_checkpoints, model_zoo_models
 from .statedict import load_state_dict
 from .table import as_fraction, resolve_unit
@@ -114,8 +114,7 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
                 "gives its test accuracy per epoch"
             )
     seen = sorted({e for c in checkpoints.values() for e in c})
-    weight_sets = ["final"] + (["initial"] if 0 in seen else [])
-    weight_sets += [checkpoint_name(e) for e in seen if 0 < e < epochs]
+    weight_sets = weight_sets_of(seen, epochs)
     keys = sorted({k for p in params.values() for k in p} - set(SEED_KEYS))
     varying = [k for k in keys if len({json.dumps(p.get(k)) for p in params.values()}) > 1]
     source = SourcePlan(

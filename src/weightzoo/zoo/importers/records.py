@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..hdf5 import METRICS
+from ..hdf5 import METRICS, checkpoint_name
 
 
 @dataclass
@@ -51,3 +51,10 @@ class SourcePlan:
 
 def empty_metrics(epochs: int) -> dict[str, np.ndarray]:
     return {m: np.full(epochs, np.nan, dtype=np.float64) for m in METRICS}
+
+
+def weight_sets_of(epochs_seen, epochs: int) -> list[str]:
+    """The weight sets a source with checkpoints after ``epochs_seen`` stores: the final
+    weights, the initial ones when epoch 0 was kept, and each epoch before the last."""
+    sets = ["final"] + (["initial"] if 0 in epochs_seen else [])
+    return sets + [checkpoint_name(e) for e in epochs_seen if 0 < e < epochs]

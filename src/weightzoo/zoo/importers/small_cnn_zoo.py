@@ -26,7 +26,7 @@ import pandas as pd
 from ..hdf5 import checkpoint_name
 from .errors import ZooImportError
 from .provenance import file_sha256, relative
-from .records import SourcePlan, TrialRecord, empty_metrics
+from .records import SourcePlan, TrialRecord, empty_metrics, weight_sets_of
 from .sources import (
     SMALL_CNN_LAYOUT,
     SMALL_CNN_METRICS,
@@ -200,8 +200,7 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
     unit = resolve_unit(table[accuracies].to_numpy(np.float64), lines, accuracy_unit, "accuracy")
     groups = list(table.groupby("modeldir", sort=False).indices.items())
     epochs_seen = sorted(set(table["_epoch"]))
-    weight_sets = ["final"] + (["initial"] if 0 in epochs_seen else [])
-    weight_sets += [checkpoint_name(e) for e in epochs_seen if 0 < e < total]
+    weight_sets = weight_sets_of(epochs_seen, total)
     settings = [c for c in table.columns if str(c).startswith(CONFIG_PREFIX)]
     firsts = table.iloc[[rows[0] for _, rows in groups]]
     varying = [c for c in settings if firsts[c].nunique(dropna=False) > 1]
