@@ -47,6 +47,7 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/import.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/figures.smk"

@@ -365,7 +365,9 @@ def test_read_trial_params_reads_one_trial_and_names_what_exists(files):
 
 def test_usage_errors_exit_with_code_2(capsys):
     code, _, err = run(capsys, "export", "zoo.h5", "--arch", "h6-6", "-o", "x.pt")
-    assert code == 2 and "one of the arguments --trial --trial-id is required" in err
+    assert code == 2 and "one of the arguments --all --trial --trial-id is required" in err
+    code, _, err = run(capsys, "export", "zoo.h5", "--trial", "0", "-o", "x.pt")
+    assert code == 2 and "--arch NAME is needed with --trial or --trial-id" in err
     assert run(capsys)[0] == 2  # no subcommand
 
 

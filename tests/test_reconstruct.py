@@ -222,3 +222,15 @@ def test_settings_name_the_bad_key():
         ReconstructSettings.from_config({"ratios": [0.5], "claim_ratio": 0.1})
     with pytest.raises(ValueError, match="reconstruct.order"):
         ReconstructSettings.from_config({"order": "tsp"})
+
+
+def test_an_imported_experiment_is_not_reconstructed_and_naming_it_is_refused():
+    """An imported zoo (``source:``) has no forward pass to rebuild its trials with."""
+    from weightzoo.config import ConfigError, validate_config
+
+    source = {"source": {"format": "checkpoints", "path": "imports/mlp"}, "bands": {
+        "low": [20, 60], "mid": [60, 85], "high": [90, 100]}}  # fmt: skip
+    config = {"experiments": {"mlp": source}}
+    assert validate_config(config)["reconstruct"]["experiments"] == []
+    with pytest.raises(ConfigError, match=r"reconstruct.experiments: \['mlp'\] are imported"):
+        validate_config({**config, "reconstruct": {"experiments": ["mlp"]}})

@@ -3,13 +3,16 @@
     weightzoo info ZOO.h5 [--groups GROUPS.csv] [--json]
     weightzoo trials ZOO.h5 [--groups GROUPS.csv] [-o OUT.csv|OUT.parquet]
     weightzoo export ZOO.h5 --arch NAME (--trial K | --trial-id ID) -o TRIAL.pt
+    weightzoo export ZOO.h5 --all -o DIR
+    weightzoo import FORMAT PATH -o ZOO.h5 [--csv FILE] [--dataset NAME] [--experiment NAME]
+                     [--accuracy-unit fraction|percent]
 
 Wrong input (a missing file, a file that is not a zoo, an unknown architecture, a trial
 out of range) ends with exit code 2 and one line on stderr naming what was asked and
 what exists; a failed read or write (a damaged file, a full disk) with exit code 1 and
 one line; no traceback. Details and examples: ``docs/cli.md``.
 
-One module of about 500 lines on purpose: each subcommand is its parser, a few lines of
+One module of about 600 lines on purpose: each subcommand is its parser, a few lines of
 reading through :mod:`weightzoo.zoo.hdf5` and its printing, and they share the error
 handling above; split, each part would be a parser without its command.
 """
@@ -190,9 +193,17 @@ def zoo_summary(path: Path, groups_path: Path | None = None) -> dict:
         "versions": zoo.versions,
         "config": zoo.config,
     }
+    provenance = _provenance(path)
+    if provenance:  # an imported zoo: where it came from (docs/import.md)
+        summary["provenance"] = provenance
     if groups_path is not None:
         summary["groups"] = _group_counts(load_groups(groups_path, zoo), groups_path)
     return summary
+
+
+def _provenance(path: Path) -> dict:
+    with h5py.File(path, "r") as f:
+        return json.loads(f.attrs.get("provenance", "{}"))
 
 
 def _group_counts(groups: pd.DataFrame, path: Path) -> dict:
@@ -253,7 +264,8 @@ def format_summary(s: dict) -> str:
         counts = pd.DataFrame.from_dict(s["groups"]["per_arch"], orient="index")
         table = table.join(counts, on="arch")
         head.append(("groups", f"{s['groups']['file']} (by {s['groups']['grouped_by']} accuracy)"))
-    tail = [
+    tail = [("source", _kv(s["provenance"]))] if "provenance" in s else []
+    tail += [
         ("settings", _kv(s["settings"])),
         ("versions", ", ".join(f"{k} {v}" for k, v in s["versions"].items())),
         ("config", json.dumps(s["config"], sort_keys=True)),
@@ -382,9 +394,14 @@ def _weight_set(value: str) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    if args.all:
+        export_all(args)
+        return
     import torch
 
     path = args.zoo
+    if args.arch is None:
+        raise CliError("--arch NAME is needed with --trial or --trial-id (or export --all)")
     zoo = load_zoo(path)
     arch = _pick_arch(zoo, args.arch, path)
     k = _pick_trial(arch, path, args.trial, args.trial_id)
@@ -407,13 +424,64 @@ def cmd_export(args: argparse.Namespace) -> None:
     )
 
 
+def export_all(args: argparse.Namespace) -> None:
+    """Every trial of the zoo as a checkpoint folder (weightzoo.zoo.importers.export)."""
+    from .zoo.importers.export import export_zoo
+
+    if args.arch is not None or args.weights != "final":
+        raise CliError("--all exports every architecture and weight set; drop --arch and --weights")
+    load_zoo(args.zoo)  # a missing or foreign file is a one-line error
+    try:
+        done = export_zoo(args.zoo, args.output)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    print(
+        f"wrote {done.out}: {done.trials} trials of {done.archs} architecture"
+        f"{'s' * (done.archs != 1)} ({done.files} state dicts) and {done.out / 'trials.csv'}; "
+        f"import it with: weightzoo import checkpoints {done.out} -o ZOO.h5"
+    )
+
+
+# --------------------------------------------------------------------------- import
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from .zoo.importers import import_zoo
+    from .zoo.importers.errors import ZooImportError
+
+    if args.output.suffix != ".h5":
+        raise CliError(f"-o {args.output}: name the zoo file {args.output.stem}.h5")
+    if not args.path.exists():
+        raise CliError(f"{args.path}: no such file or folder")
+    try:
+        done = import_zoo(
+            args.format,
+            args.path,
+            args.output,
+            csv=args.csv,
+            dataset=args.dataset,
+            experiment=args.experiment,
+            accuracy_unit=args.accuracy_unit,
+            chunk_trials=args.chunk_trials,
+        )
+    except ZooImportError as e:
+        raise CliError(str(e)) from None
+    print(
+        f"wrote {done.out}: {done.trials} trials in {len(done.archs)} architecture"
+        f"{'s' * (len(done.archs) != 1)} ({', '.join(done.archs)}) from {args.format} "
+        f"{args.path}, accuracies read as {done.provenance['accuracy_unit']}s, "
+        f"{done.rate:.0f} trials/s; content sha256 {done.provenance['content_sha256'][:16]}..."
+    )
+
+
 # --------------------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weightzoo",
-        description="Look into weightzoo zoo files (results/zoo/<experiment>.h5).",
+        description="Look into weightzoo zoo files (results/zoo/<experiment>.h5), export "
+        "them, and import zoos trained elsewhere.",
         epilog="Details: docs/cli.md. Bad input exits with code 2, a failed read or write "
         "with 1, each with one line on stderr.",
     )
@@ -461,15 +529,22 @@ def build_parser() -> argparse.ArgumentParser:
     export = zoo_command(
         "export",
         "one trial's weights as a torch state_dict that loads into the model family's "
-        "reference module (weightzoo.train.models)",
+        "reference module (weightzoo.train.models), or with --all every trial as a "
+        "checkpoint folder that `weightzoo import checkpoints` reads (docs/import.md)",
     )
     export.add_argument(
         "--arch",
-        required=True,
         metavar="NAME",
-        help="architecture name, e.g. h16-8 (`weightzoo info` lists them)",
+        help="architecture name, e.g. h16-8 (`weightzoo info` lists them); needed with "
+        "--trial and --trial-id",
     )
     which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every trial and weight set: DIR/<arch>/t<trial_id>[.initial|.epoch_K].pt and "
+        "DIR/trials.csv (the checkpoint-folder format)",
+    )
     which.add_argument(
         "--trial",
         type=int,
@@ -488,10 +563,62 @@ def build_parser() -> argparse.ArgumentParser:
         "(a checkpoint the zoo stores, training.checkpoint_epochs)",
     )
     export.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="TRIAL.pt", help="output file"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="TRIAL.pt|DIR",
+        help="output file; with --all a new (or empty) folder",
     )
     export.set_defaults(run=cmd_export)
+    add_import_parser(sub)
+    from .zoo.modelclass import add_evaluate_command  # a forward pass: weightzoo.zoo.modelclass
+
+    add_evaluate_command(sub)
     return parser
+
+
+def add_import_parser(sub) -> None:
+    from .zoo.importers.sources import FORMATS
+
+    help_text = (
+        "write a zoo file (model generic) from a zoo trained elsewhere: a checkpoint folder "
+        "(one state dict per trial and a CSV), the Small CNN Zoo or the Model Zoos layout "
+        "(docs/import.md); torch files load weights-only, never running code from the zoo"
+    )
+    p = sub.add_parser("import", help=help_text, description=help_text)
+    p.add_argument("format", choices=FORMATS, metavar="FORMAT", help=" | ".join(FORMATS))
+    p.add_argument("path", type=Path, metavar="PATH", help="the zoo's folder")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="ZOO.h5", help="the zoo file to write"
+    )
+    p.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="checkpoints: the trials table (default PATH/trials.csv); its file paths are "
+        "relative to it",
+    )
+    p.add_argument(
+        "--dataset", default="unknown", metavar="NAME", help="the dataset the zoo was trained on"
+    )
+    p.add_argument(
+        "--experiment", metavar="NAME", help="the experiment name (default: the file's stem)"
+    )
+    p.add_argument(
+        "--accuracy-unit",
+        choices=("fraction", "percent"),
+        help="how the source writes accuracies (default: inferred: all in [0, 1] fractions, "
+        "else all in [0, 100] percent, else an error)",
+    )
+    p.add_argument(
+        "--chunk-trials",
+        type=int,
+        default=256,
+        metavar="N",
+        help="trials whose weights are held in memory before they are written (default 256)",
+    )
+    p.set_defaults(run=cmd_import)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -501,9 +628,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, usage errors (argparse printed them)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
+    # a command may name more exceptions that mean bad input (args.user_errors)
+    user_errors = (CliError, *getattr(args, "user_errors", ()))
     try:
         args.run(args)
-    except CliError as e:
+    except user_errors as e:
         print(f"weightzoo {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `weightzoo trials ZOO.h5 | head`: the reader left early

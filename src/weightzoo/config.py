@@ -73,6 +73,12 @@ DEFAULTS: dict = {
 }
 
 
+# an experiment with `source:` imports its zoo (docs/import.md): it names none of these
+IMPORT_SOURCE = "source"
+TRAINING_KEYS = ("model", "dataset", "trials", "architectures", "training")
+IMPORTED_MODEL = "generic"  # the family of imported zoos (weightzoo.train.shapes)
+IMPORTED_DATASET = "unknown"
+
 # the ViT's encoder runs without dropout (weightzoo.train.models.ViT)
 MODELS_WITHOUT_DROPOUT = ("vit",)
 
@@ -114,6 +120,9 @@ def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> d
     full = _merge(DEFAULTS, config)
     _check_reconstruct(full)
     for name, exp in full["experiments"].items():
+        if IMPORT_SOURCE in exp:
+            full["experiments"][name] = _imported_experiment(name, exp, group_settings(full, name))
+            continue
         _check_experiment(name, exp, group_settings(full, name))
         _check_checkpoints(full, name)
         _check_device(full, name)
@@ -133,6 +142,38 @@ def _check_reconstruct(config: Mapping) -> None:
             f"reconstruct.experiments: {unknown} not among the experiments "
             f"{list(config['experiments'])}"
         )
+    imported = [e for e in block["experiments"] if is_imported(config["experiments"][e])]
+    if imported:
+        raise ConfigError(
+            f"reconstruct.experiments: {imported} are imported (source:); a rebuilt network "
+            "needs the model's forward pass, so only trained experiments are reconstructed"
+        )
+
+
+def _imported_experiment(name: str, exp: Mapping, groups: Mapping) -> dict:
+    """An experiment whose zoo is imported (``source:``, docs/import.md): no training keys,
+    bands while its groups.method is bands; returned with ``model: generic`` and its
+    ``dataset`` (the source's, else ``unknown``) so that the analyses treat it like any
+    experiment."""
+    trained = [k for k in TRAINING_KEYS if k in exp]
+    if trained:
+        raise ConfigError(
+            f"experiments.{name}: {', '.join(trained)} beside source: an imported experiment "
+            "is not trained; remove them (the source gives the weights and accuracies; its "
+            "dataset goes in source.dataset) or remove source to train it"
+        )
+    if groups["method"] == "bands" and "bands" not in exp:
+        raise ConfigError(
+            f"experiments.{name}.bands: missing; groups.method is 'bands', which needs each "
+            "experiment's bands (or set groups.method: relative, globally or for this experiment)"
+        )
+    dataset = exp[IMPORT_SOURCE].get("dataset", IMPORTED_DATASET)
+    return {**exp, "model": IMPORTED_MODEL, "dataset": dataset}
+
+
+def is_imported(exp: Mapping) -> bool:
+    """Whether the experiment's zoo is imported (``source:``) rather than trained."""
+    return IMPORT_SOURCE in exp
 
 
 def _check_checkpoints(config: Mapping, experiment: str) -> None:
@@ -325,6 +366,8 @@ def plan_jobs(config: Mapping) -> list[TrainJob]:
     per_job = config["execution"]["trials_per_job"]
     jobs = []
     for name, exp in config["experiments"].items():
+        if is_imported(exp):
+            continue  # imported, not trained: rule import_zoo writes its zoo
         family = get_shapes(exp["model"])
         for arch, n_trials in zip(exp["architectures"], trials_per_architecture(exp), strict=True):
             for start in range(0, n_trials, per_job):

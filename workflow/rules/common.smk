@@ -16,10 +16,12 @@ from weightzoo.config import (  # noqa: E402
     experiment_settings,
     gpus_per_training_job,
     group_settings,
+    is_imported,
     plan_jobs,
     resolve_path,
     validate_config,
 )
+from weightzoo.zoo.importers.sources import source_files  # noqa: E402
 from weightzoo.figures.registry import (  # noqa: E402
     BY_NAME,
     DATA_OPTIONS,
@@ -37,7 +39,10 @@ except ConfigError as error:
 RUN_DIR = resolve_path(CONFIG["run_dir"], workflow.basedir)
 JOBS = {(j.experiment, j.arch_name, j.chunk): j for j in plan_jobs(CONFIG)}
 EXPERIMENTS = CONFIG["experiments"]
-DATASETS = sorted({e["dataset"] for e in EXPERIMENTS.values()})
+# trained experiments (train + merge_zoo) and imported ones (`source:`, import_zoo)
+TRAINED = [name for name, e in EXPERIMENTS.items() if not is_imported(e)]
+IMPORTED = [name for name, e in EXPERIMENTS.items() if is_imported(e)]
+DATASETS = sorted({EXPERIMENTS[e]["dataset"] for e in TRAINED})  # only these are prepared
 MODELS = sorted({e["model"] for e in EXPERIMENTS.values()})
 FIGURES = figures_for(MODELS)  # {figure name: Figure(module, model)}
 
@@ -122,3 +127,20 @@ def job_files(wildcards):
         for j in JOBS.values()
         if j.experiment == wildcards.experiment
     ]
+
+
+def experiments_pattern(names):
+    """A wildcard constraint matching exactly ``names`` (none: a name no experiment has)."""
+    return "|".join(names) or "no-experiment"
+
+
+def import_source(wildcards):
+    """The experiment's ``source:`` as written (paths relative to the repository)."""
+    return canonical(EXPERIMENTS[wildcards.experiment]["source"])
+
+
+def import_inputs(wildcards):
+    """Every file the import reads: a changed, added or removed one re-imports the zoo."""
+    source = EXPERIMENTS[wildcards.experiment]["source"]
+    csv = resolve_path(source.get("csv"), workflow.basedir)
+    return source_files(source["format"], resolve_path(source["path"], workflow.basedir), csv)

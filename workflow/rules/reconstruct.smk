@@ -4,9 +4,10 @@
 # figure of the accuracy kept against the ratio. Claim 9 (rule claims) reads the tables.
 
 RECONSTRUCT = CONFIG["reconstruct"]
+# trained experiments only: an imported zoo (`source:`) has no forward pass to rebuild with
 RECONSTRUCT_EXPERIMENTS = [
     e
-    for e in EXPERIMENTS
+    for e in TRAINED
     if RECONSTRUCT["enabled"]
     and (not RECONSTRUCT["experiments"] or e in RECONSTRUCT["experiments"])
 ]

@@ -32,6 +32,8 @@ rule train:
 
 
 rule merge_zoo:
+    wildcard_constraints:
+        experiment=experiments_pattern(TRAINED),
     input:
         jobs=job_files,
         code=package_code("stages.zoo"),

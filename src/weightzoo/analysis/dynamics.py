@@ -34,6 +34,8 @@ LONG_COLUMNS = (
     "epoch",
     "value",
 )
+LONG_DTYPES = {"trial_id": "int64", "layer_index": "int64", "epoch": "int64", "value": float}
+GENERIC = "generic"  # the imported zoos' family: no dynamics, skipped (not an error)
 BAND_COLUMNS = ("layer", "layer_index", "group", "epoch", "n", "median", "q25", "q75")
 
 
@@ -44,12 +46,15 @@ def dynamics_long(
 
     ``trial_groups``: each architecture's ``[T]`` group labels in its trial order (as
     ``weightzoo.analysis.trials.Experiment.trial_groups``). A zoo without dynamics (schema
-    version 1) gives a ValueError naming the file's experiment."""
+    version 1) gives a ValueError naming the file's experiment; an imported zoo (model
+    ``generic``), whose source recorded none, gives no rows."""
     if stat not in STATS:
         raise ValueError(f"stat must be one of {STATS}, got {stat!r}")
     family = get_family(zoo.model)
     frames = []
     for a in zoo.archs:
+        if not a.dynamics and zoo.model == GENERIC:
+            continue  # an imported zoo: its source recorded no per-epoch dynamics
         if not a.dynamics:
             raise ValueError(
                 f"{zoo.experiment}/{a.arch_name}: the zoo holds no layer dynamics (written "
@@ -72,7 +77,15 @@ def dynamics_long(
                     }
                 )
             )
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=LONG_DTYPES.get(c, object)) for c in LONG_COLUMNS})
     return pd.concat(frames, ignore_index=True).loc[:, list(LONG_COLUMNS)]
+
+
+def has_dynamics(zoo: Zoo) -> bool:
+    """Whether any architecture of ``zoo`` recorded layer dynamics (an imported zoo has
+    none: its source kept weights and accuracies, not the per-epoch changes)."""
+    return any(a.dynamics for a in zoo.archs)
 
 
 def group_bands(long: pd.DataFrame) -> pd.DataFrame:

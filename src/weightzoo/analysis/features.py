@@ -365,9 +365,12 @@ def _arch_rows(zoo, a, trials, states, read, chunk_elements, spectral) -> list[p
     return blocks
 
 
-def default_states(checkpoint_epochs) -> tuple[str, ...]:
-    """final, initial, then epoch_<k> for each stored checkpoint, ascending."""
-    return (*STATES, *(checkpoint_name(k) for k in sorted(checkpoint_epochs)))
+def default_states(checkpoint_epochs, has_initial: bool = True) -> tuple[str, ...]:
+    """final, initial, then epoch_<k> for each stored checkpoint, ascending. A zoo without
+    initial weights (an imported one whose source kept only the trained weights) has no
+    initial rows (``has_initial`` False)."""
+    first = STATES if has_initial else STATES[:1]
+    return (*first, *(checkpoint_name(k) for k in sorted(checkpoint_epochs)))
 
 
 def table_columns(settings: Sequence[str] = ()) -> list[str]:
@@ -421,7 +424,10 @@ def zoo_features(
     ``chunk_elements``: weights per chunk (default :data:`CHUNK_ELEMENTS`); ``spectral``:
     compute WeightWatcher's columns (:mod:`.spectral`; else status ``off``)."""
     if states is None:
-        states = default_states(zoo.archs[0].checkpoint_epochs if zoo.archs else ())
+        first = zoo.archs[0] if zoo.archs else None
+        states = default_states(
+            first.checkpoint_epochs if first else (), first is None or bool(first.initial)
+        )
     return _features(zoo, groups, states, _read_memory, chunk_elements, spectral)
 
 
@@ -439,7 +445,10 @@ def features_from_file(
     with h5py.File(zoo_path, "r") as f:
         if states is None:
             first = next(iter(f["archs"].values()), None)
-            states = default_states(() if first is None else stored_checkpoints(first))
+            states = default_states(
+                () if first is None else stored_checkpoints(first),
+                first is None or "weights/initial" in first,
+            )
 
         def read(a: ArchTrials, state: str, param: str, trials: slice):
             data = f.get(f"archs/{a.arch_name}/weights/{state}/{param}")

@@ -26,7 +26,8 @@ Columns (:data:`SPECTRAL_COLUMNS`), per trial, layer and state, with λ the eige
 Conv kernels ``[C, Cin, k, k]`` follow WeightWatcher (``pool=True``, ``conv2d_norm``): the
 ``k·k`` slices ``W[:, :, i, j]`` are separate ``[C, Cin]`` matrices, each scaled by
 ``sqrt(1/2)`` (WW 0.7.7's ``conv2d_norm`` on pooled slices), and their eigenvalues are
-pooled into one spectrum: a 3x3 conv from 1 input channel has 9 eigenvalues. (The features
+pooled into one spectrum: a 3x3 conv from 1 input channel has 9 eigenvalues; a 1-D or 3-D
+kernel of an imported zoo is sliced per kernel position the same way. (The features
 table's own ``fro_norm`` / ``stable_rank`` reshape to ``[C, Cin·k·k]`` instead.)
 """
 
@@ -63,15 +64,17 @@ def ww_matrices(w: np.ndarray, layer: LayerInfo) -> torch.Tensor:
     mats = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float64))
     if mats.ndim == 3:  # [t, out, in]
         return mats.unsqueeze(1)
-    if mats.ndim == 5:  # [t, C, Cin, kh, kw] -> [t, kh*kw, C, Cin]
-        t, c, cin, kh, kw = mats.shape
-        slices = mats.permute(0, 3, 4, 1, 2).reshape(t, kh * kw, c, cin)
+    if mats.ndim >= 4:  # [t, C, Cin, *kernel] -> [t, prod(kernel), C, Cin]
+        t, c, cin = mats.shape[:3]
+        kernel_axes = tuple(range(3, mats.ndim))
+        slices = mats.permute(0, *kernel_axes, 1, 2).reshape(t, -1, c, cin)
         # WW's conv2d_norm, sqrt(conv2d_count / 2), with conv2d_count = 1 on its pooled
-        # slices (weightwatcher 0.7.7; tests/test_spectral.py compares)
+        # slices (weightwatcher 0.7.7; tests/test_spectral.py compares); a 1-D or 3-D
+        # kernel (an imported zoo's Conv1d / Conv3d) is sliced the same way
         return slices * np.sqrt(0.5)
     raise ValueError(
         f"layer {layer.label} ({layer.param}): weights of shape {tuple(w.shape[1:])} are "
-        "neither a matrix nor a 2-D conv kernel; WeightWatcher has no spectrum for them"
+        "not a matrix nor a conv kernel; WeightWatcher has no spectrum for them"
     )
 
 

@@ -5,8 +5,9 @@ layer's ``incoming_axes``; for ``nn.Linear`` ``[out, in]`` the row sum of |W|). 
 differ between trials, so nodes cannot be paired across trials or layers; each trial is
 therefore reduced to one number per layer, its mean (or median) node strength, and a
 panel plots layer l (x) against layer l+1 (y), one dot per trial. Rows = experiments
-(datasets) of one model family, columns = pairs of consecutive layers (FC1 vs FC2, FC2 vs
-FC3). A trial is left out of a panel when any weight of the two layers is not finite.
+(datasets) of one model family, columns = pairs of consecutive layers of an architecture
+(FC1 vs FC2, FC2 vs FC3; an imported zoo's architectures each add their own pairs). A
+trial is left out of a panel when any weight of the two layers is not finite.
 
 Drawn from the features table (``strength_mean`` / ``strength_median``; ``docs/features.md``).
 """
@@ -65,7 +66,7 @@ def draw(
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
     tables = T.read_tables(inputs["features"])
     c.draw_grid(
-        [list(zip(x[:-1], x[1:], strict=True)) for x in map(T.layer_labels, tables)],
+        [T.consecutive_layers(t) for t in tables],
         lambda ax, i, pair: _panel(ax, tables[i], pair, reduce, weights, log_axes),
         [T.trial_counts(t) for t in tables],
         (out_pdf, out_png),

@@ -104,8 +104,17 @@ CAPTIONS = {
     ),
 }
 MODELS = ("dnn", "cnn", "vit")  # the paper's, in the order of its figures
-EXTRA_MODELS = ("smallcnn",)  # beyond the paper
-MODEL_LABELS = {"dnn": "DNN", "cnn": "CNN", "vit": "ViT", "smallcnn": "Small CNN"}
+# beyond the paper: the Small CNN Zoo's network, and imported zoos (any state dict)
+EXTRA_MODELS = ("smallcnn", "generic")
+# families whose zoos record per-epoch layer dynamics (imported zoos have none: no RWC figure)
+DYNAMICS_MODELS = (*MODELS, "smallcnn")
+MODEL_LABELS = {
+    "dnn": "DNN",
+    "cnn": "CNN",
+    "vit": "ViT",
+    "smallcnn": "Small CNN",
+    "generic": "Imported",
+}
 
 REGISTRY = (
     Figure(
@@ -136,7 +145,8 @@ REGISTRY = (
         )
         for number, model in enumerate(MODELS, start=first)
     ),
-    # the same four analyses for the Small CNN Zoo's network (not in the paper: unnumbered)
+    # the same four analyses for the Small CNN Zoo's network and for imported zoos (not in
+    # the paper: unnumbered)
     *(
         Figure(
             f"{analysis}_{model}",
@@ -167,7 +177,7 @@ REGISTRY = (
             SECTIONS["rwc"],
             f"{MODEL_LABELS[model]}. {CAPTIONS['rwc']}",
         )
-        for model in (*MODELS, *EXTRA_MODELS)
+        for model in DYNAMICS_MODELS
     ),
     # the other stages' figures, each with its own rule
     Figure(

@@ -36,12 +36,14 @@ from .shapes import (  # noqa: F401
     CNN_HEADS,
     CNN_KERNEL,
     CNN_STRATEGIES,
+    FORWARD_NEEDS_MODEL,
     SMALLCNN_STRIDE,
     STRATEGY_MODELS,
     VIT_KEYS,
     CNNShapes,
     DNNShapes,
     FamilyShapes,
+    GenericShapes,
     LayerInfo,
     SmallCNNShapes,
     ViTShapes,
@@ -673,11 +675,29 @@ class ReferenceSmallCNN(ReferenceModule):
         return self.fc(h.mean(dim=(2, 3)))  # [B, classes]
 
 
+# ------------------------------------------------------------------------ generic
+class ForwardNeedsModelError(NotImplementedError):
+    """A forward pass was asked of a zoo whose network weightzoo does not know."""
+
+
+class Generic(GenericShapes, ModelFamily):
+    """The imported zoos' family (:class:`weightzoo.train.shapes.GenericShapes`): shapes
+    and layers only. A forward pass needs the user's model class
+    (:mod:`weightzoo.zoo.modelclass`, ``--model package.module:Class``)."""
+
+    def forward(self, params, x, arch=None, *, activation="relu", dropout=None):
+        raise ForwardNeedsModelError(FORWARD_NEEDS_MODEL)
+
+    def reference_module(self, arch, input_shape, num_classes, *, activation="relu", dropout=None):
+        raise ForwardNeedsModelError(FORWARD_NEEDS_MODEL)
+
+
 FAMILIES: dict[str, ModelFamily] = {
     "dnn": DNN(),
     "cnn": CNN(),
     "vit": ViT(),
     "smallcnn": SmallCNN(),
+    "generic": Generic(),
 }
 
 

@@ -10,6 +10,9 @@ reference modules) to these classes; the shapes are written once, here.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,7 +31,8 @@ class LayerInfo:
 
 
 class FamilyShapes:
-    """Architecture side of a model family (DNN, CNN, ViT, small CNN): no tensors involved."""
+    """Architecture side of a model family (DNN, CNN, ViT, small CNN, generic): no tensors
+    involved."""
 
     name: str = ""
 
@@ -264,11 +268,75 @@ class ViTShapes(FamilyShapes):
         return ("patch.weight", *(layer.param for layer in self.layers(arch)))
 
 
+GENERIC_WEIGHT_SUFFIXES = (".weight", "in_proj_weight")
+FORWARD_NEEDS_MODEL = (
+    "a zoo of the 'generic' family (imported: weightzoo knows its parameters, not the "
+    "network that computes with them) has no forward pass of its own; name the model "
+    "class that built the weights, `--model package.module:Class` (with `--model-args "
+    "JSON` for its constructor), see docs/import.md"
+)
+
+
+class GenericShapes(FamilyShapes):
+    """Any state dict: the family of imported zoos (docs/import.md).
+
+    The architecture is the state dict's own list of parameters, ``{"label": str | None,
+    "parameters": [[name, [d0, d1, ...]], ...]}`` in state-dict order (per-trial shapes).
+    Its layers are read from names and shapes, not from a model family: every parameter of
+    two or more axes whose name ends in ``.weight`` or ``in_proj_weight`` (a linear or
+    attention projection ``[out, in]``, a conv kernel ``[out, in, *kernel]``: a node is an
+    output row or kernel, its strength the sum over the other axes). Biases and
+    normalisation parameters (one axis) are never layers; a layer's bias is found by name
+    (``x.weight`` -> ``x.bias``). A layer's label is its name without ``.weight``, so layers
+    of different architectures with one name are one layer to the analyses."""
+
+    name = "generic"
+
+    @staticmethod
+    def parameters(arch: Mapping) -> list[tuple[str, tuple[int, ...]]]:
+        """``[(name, per-trial shape)]`` in state-dict order, or an error naming the key."""
+        try:
+            return [(str(name), tuple(int(d) for d in shape)) for name, shape in arch["parameters"]]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(
+                "a generic architecture needs 'parameters': [[name, [d0, d1, ...]], ...] "
+                f"(the state dict's names and shapes); got {dict(arch)!r}"
+            ) from None
+
+    def arch_name(self, arch: Mapping) -> str:
+        """The label made filename-safe, else ``g`` + 8 hex digits of the SHA-256 of the
+        canonical JSON of ``parameters`` (one name per shape signature)."""
+        label = arch.get("label")
+        if label:
+            return re.sub(r"[^A-Za-z0-9._-]+", "_", str(label)).strip("._") or "arch"
+        signature = [[name, list(shape)] for name, shape in self.parameters(arch)]
+        canonical = json.dumps(signature, separators=(",", ":"))
+        return "g" + hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+    def param_shapes(self, arch, input_shape=None, num_classes=None):
+        """The state dict's shapes (``input_shape`` and ``num_classes`` play no part)."""
+        return dict(self.parameters(arch))
+
+    def layers(self, arch):
+        return [
+            LayerInfo(name, generic_label(name), tuple(range(1, len(shape))))
+            for name, shape in self.parameters(arch)
+            if len(shape) >= 2 and name.endswith(GENERIC_WEIGHT_SUFFIXES)
+        ]
+
+
+def generic_label(param: str) -> str:
+    """A generic layer's label: its parameter name without the trailing ``.weight``
+    (``0.weight`` -> ``0``, ``features.3.weight`` -> ``features.3``)."""
+    return param[: -len(".weight")] if param.endswith(".weight") else param
+
+
 SHAPES: dict[str, FamilyShapes] = {
     "dnn": DNNShapes(),
     "cnn": CNNShapes(),
     "vit": ViTShapes(),
     "smallcnn": SmallCNNShapes(),
+    "generic": GenericShapes(),
 }
 # the families whose trials may run as a per-trial loop or one grouped conv (training.strategy)
 STRATEGY_MODELS = ("cnn", "smallcnn")

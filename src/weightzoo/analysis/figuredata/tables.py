@@ -32,6 +32,19 @@ def layer_labels(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(df.sort_values("layer_index", kind="stable")["layer"]))
 
 
+def consecutive_layers(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """Pairs of consecutive layers (l, l+1) of each architecture of the table, union over
+    architectures, by position: an imported zoo's architectures may name their layers
+    differently, and a pair is drawn only where one network has both layers."""
+    layers = df.drop_duplicates(["arch", "layer_index"])
+    pairs: dict[tuple[str, str], int] = {}
+    for _, block in layers.groupby("arch", sort=False):
+        labels = block.sort_values("layer_index", kind="stable")["layer"].tolist()
+        for position, pair in enumerate(zip(labels[:-1], labels[1:], strict=True)):
+            pairs.setdefault(pair, position)
+    return sorted(pairs, key=pairs.__getitem__)  # stable: ties keep their first-seen order
+
+
 def group_rules(tables: Sequence[pd.DataFrame]) -> dict[str, str]:
     """Experiment -> the rule that made its groups (``bands`` where unrecorded)."""
     rules: dict[str, str] = {}

@@ -75,6 +75,9 @@ def weight_matrix(
     ``epoch_<k>``), and per trial whether any of its rows is flagged non-finite. Layers in
     ``layer_index`` order. ``spectral``: add WeightWatcher's columns (flagged fits NaN)."""
     rows = features[features["state"] == state]
+    if rows.empty:  # a state the zoo lacks (an imported zoo without initial weights)
+        index = pd.MultiIndex.from_arrays([[], []], names=TRIAL_KEY)
+        return pd.DataFrame(index=index, dtype=float), pd.Series(False, index=index)
     if "layer_index" in rows:
         rows = rows.sort_values("layer_index", kind="stable")
     if spectral:

@@ -1,0 +1,283 @@
+"""Streams trials into a zoo file: at most ``chunk_trials`` trials' weights in memory.
+
+Each architecture (a shape signature of the state dict, or the source's architecture
+label) becomes ``/archs/<name>/`` of ``docs/hdf5.md`` with ``arch`` =
+``{"label", "parameters"}`` (the generic family, weightzoo.train.shapes). Weights are
+appended to resizable datasets a chunk at a time; per-trial scalars (ids, seeds,
+accuracies, settings: a few bytes each) are kept until the end and written then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+from ..columns import SETTING_ID
+from ..hdf5 import COMPRESSION, METRICS, TRIAL_FIELDS, ArchTrials, _write_hparams
+from .errors import ZooImportError
+from .records import TrialRecord
+
+log = logging.getLogger(__name__)
+
+MODEL = "generic"
+CHUNK_BYTES = 1 << 20  # HDF5 chunk of a weight dataset: about 1 MiB
+
+
+def generic_arch_name(arch: dict) -> str:
+    from ...train.shapes import get_shapes
+
+    return get_shapes(MODEL).arch_name(arch)
+
+
+@dataclass
+class _Arch:
+    name: str
+    label: str | None
+    parameters: list[tuple[str, tuple[int, ...]]]
+    first_where: str
+    group: h5py.Group
+    buffered: list[dict[str, dict[str, np.ndarray]]] = field(default_factory=list)
+    written: int = 0
+    trial_id: list[int] = field(default_factory=list)
+    seed: list[int] = field(default_factory=list)
+    diverged: list[bool] = field(default_factory=list)
+    diverged_epoch: list[int] = field(default_factory=list)
+    metrics: dict[str, list[np.ndarray]] = field(default_factory=lambda: {m: [] for m in METRICS})
+    hparams: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        return [name for name, _ in self.parameters]
+
+
+class ZooWriter:
+    """``add`` each trial, then ``finish``; ``f`` is an open, empty HDF5 file."""
+
+    def __init__(
+        self,
+        f: h5py.File,
+        epochs: int,
+        weight_sets: list[str],
+        hparam_names: list[str],
+        chunk_trials: int,
+    ):
+        if chunk_trials < 1:
+            raise ValueError(f"chunk_trials must be >= 1, got {chunk_trials}")
+        self.f = f
+        self.epochs = epochs
+        self.weight_sets = list(weight_sets)
+        self.hparam_names = list(hparam_names)
+        self.chunk_trials = chunk_trials
+        self.archs: dict[str, _Arch] = {}
+        self.by_signature: dict[tuple, str] = {}
+        self.dtype: np.dtype | None = None
+        self.dtype_where = ""
+        self.buffered = 0
+        self.max_buffered = 0  # the most trials' weights held at once (tests check it)
+        self.missing_sets = 0
+
+    # ----------------------------------------------------------------- one trial
+    def add(self, rec: TrialRecord) -> None:
+        final = rec.weights.get("final")
+        if not final:
+            raise ZooImportError(f"{rec.where}: no final weights")
+        self._check_dtype(rec, final)
+        arch = self._arch_of(rec, final)
+        weights = {}
+        for which in self.weight_sets:
+            params = rec.weights.get(which)
+            if params is None:
+                self.missing_sets += 1
+                params = {n: np.full(s, np.nan, dtype=self.dtype) for n, s in arch.parameters}
+            else:
+                self._check_same_keys(rec, arch, params, which)
+            weights[which] = {n: np.asarray(params[n], dtype=self.dtype) for n in arch.keys}
+        self._record_scalars(rec, arch, weights["final"])
+        arch.buffered.append(weights)
+        self.buffered += 1
+        self.max_buffered = max(self.max_buffered, self.buffered)
+        if self.buffered >= self.chunk_trials:
+            self.flush()
+
+    def _check_dtype(self, rec: TrialRecord, final: dict[str, np.ndarray]) -> None:
+        dtypes = {np.asarray(a).dtype for params in rec.weights.values() for a in params.values()}
+        if len(dtypes) > 1:
+            raise ZooImportError(
+                f"{rec.where}: mixed dtypes ({', '.join(sorted(map(str, dtypes)))}) across its "
+                "weight files; save them all in one dtype"
+            )
+        dtype = np.dtype(dtypes.pop())
+        if self.dtype is None:
+            self.dtype, self.dtype_where = dtype, rec.where
+        elif dtype != self.dtype:
+            raise ZooImportError(
+                f"{rec.where}: weights are {dtype}, those of the trials before are {self.dtype} "
+                f"(first: {self.dtype_where}); mixed dtypes are refused: save every trial in "
+                "one dtype (float32, or float64 throughout)"
+            )
+
+    def _arch_of(self, rec: TrialRecord, final: dict[str, np.ndarray]) -> _Arch:
+        parameters = [(n, tuple(np.shape(a))) for n, a in final.items()]
+        if rec.label is not None:
+            key: tuple = ("label", rec.label)
+        else:
+            key = ("signature", tuple(sorted(parameters)))
+        name = self.by_signature.get(key)
+        if name is None:
+            arch_json = {"label": rec.label, "parameters": [[n, list(s)] for n, s in parameters]}
+            name = generic_arch_name(arch_json)
+            if name in self.archs:
+                raise ZooImportError(
+                    f"{rec.where}: architecture name {name!r} is already taken by another "
+                    f"architecture (first: {self.archs[name].first_where}); give the "
+                    "architectures distinct labels"
+                )
+            group = self.f.create_group(f"archs/{name}")
+            group.attrs["arch_name"] = name
+            group.attrs["arch"] = json.dumps(arch_json, sort_keys=True)
+            group.attrs["settings"] = json.dumps({})
+            arch = _Arch(name, rec.label, parameters, rec.where, group)
+            self._create_datasets(arch)
+            self.archs[name] = arch
+            self.by_signature[key] = name
+            return arch
+        arch = self.archs[name]
+        self._check_same_keys(rec, arch, final, "final")
+        return arch
+
+    def _check_same_keys(self, rec, arch: _Arch, params: dict, which: str) -> None:
+        expected = dict(arch.parameters)
+        got = {n: tuple(np.shape(a)) for n, a in params.items()}
+        if set(got) != set(expected):
+            missing = sorted(set(expected) - set(got))
+            extra = sorted(set(got) - set(expected))
+            of = f"architecture label {arch.label!r}" if arch.label else f"architecture {arch.name}"
+            raise ZooImportError(
+                f"{rec.where}: the {which} state dict's keys differ from the others of {of} "
+                f"(first: {arch.first_where}): missing {missing}, extra {extra}; fix the file "
+                "or give the trial its own arch label"
+            )
+        for n, shape in got.items():
+            if shape != expected[n]:
+                raise ZooImportError(
+                    f"{rec.where}: {which} weight {n!r} has shape {list(shape)}, the others of "
+                    f"architecture {arch.label or arch.name} have {list(expected[n])} (first: "
+                    f"{arch.first_where}); fix the file or give the trial its own arch label"
+                )
+
+    def _create_datasets(self, arch: _Arch) -> None:
+        for which in self.weight_sets:
+            for n, shape in arch.parameters:
+                per_trial = max(1, int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize)
+                rows = max(1, min(self.chunk_trials, CHUNK_BYTES // per_trial))
+                arch.group.create_dataset(
+                    f"weights/{which}/{n}",
+                    shape=(0, *shape),
+                    maxshape=(None, *shape),
+                    dtype=self.dtype,
+                    chunks=(rows, *shape) if shape else (rows,),
+                    **COMPRESSION,
+                )
+
+    def _record_scalars(self, rec: TrialRecord, arch: _Arch, final: dict) -> None:
+        trial_id = rec.trial_id if rec.trial_id is not None else len(arch.trial_id)
+        arch.trial_id.append(trial_id)
+        arch.seed.append(int(rec.seed))
+        nonfinite = any(not np.isfinite(a).all() for a in final.values())
+        diverged = bool(rec.diverged or nonfinite)
+        arch.diverged.append(diverged)
+        test = np.asarray(rec.metrics.get("test_acc", np.full(self.epochs, np.nan)))
+        if rec.diverged_epoch is not None:
+            epoch = rec.diverged_epoch
+        elif diverged:
+            nan = np.flatnonzero(np.isnan(test))
+            epoch = int(nan[0]) if len(nan) else self.epochs - 1
+        else:
+            epoch = -1
+        arch.diverged_epoch.append(epoch)
+        for m in METRICS:
+            values = np.full(self.epochs, np.nan)
+            given = np.asarray(rec.metrics.get(m, values), dtype=np.float64)
+            values[: len(given)] = given[: self.epochs]
+            arch.metrics[m].append(values)
+        for name in self.hparam_names:
+            arch.hparams.setdefault(name, []).append(rec.hparams.get(name))
+
+    # ----------------------------------------------------------------- chunks
+    def flush(self) -> None:
+        """Append every buffered trial to its datasets and drop it from memory."""
+        for arch in self.archs.values():
+            if not arch.buffered:
+                continue
+            n = len(arch.buffered)
+            for which in self.weight_sets:
+                for name in arch.keys:
+                    ds = arch.group[f"weights/{which}/{name}"]
+                    ds.resize(arch.written + n, axis=0)
+                    ds[arch.written :] = np.stack([t[which][name] for t in arch.buffered])
+            arch.written += n
+            arch.buffered = []
+        self.buffered = 0
+
+    # ----------------------------------------------------------------- the end
+    def finish(self) -> list[str]:
+        """Write what was kept per trial; returns the architectures' names."""
+        self.flush()
+        if not self.archs:
+            raise ZooImportError("the source holds no trials")
+        for arch in self.archs.values():
+            self._write_scalars(arch)
+        if self.missing_sets:
+            log.warning(
+                "%d weight sets missing from their trials were stored as NaN", self.missing_sets
+            )
+        return list(self.archs)
+
+    def _write_scalars(self, arch: _Arch) -> None:
+        g = arch.group
+        ids = np.asarray(arch.trial_id, dtype=np.int64)
+        if np.any(np.diff(ids) <= 0):
+            dup = sorted({int(i) for i in ids if (ids == i).sum() > 1})
+            raise ZooImportError(
+                f"architecture {arch.name}: trial ids {dup or 'out of order'}; trial ids must "
+                "be unique within an architecture"
+            )
+        g.create_dataset("trials/trial_id", data=ids)
+        g.create_dataset("trials/seed", data=np.asarray(arch.seed, dtype=np.int64))
+        g.create_dataset("trials/diverged", data=np.asarray(arch.diverged, dtype=bool))
+        g.create_dataset(
+            "trials/diverged_epoch", data=np.asarray(arch.diverged_epoch, dtype=np.int32)
+        )
+        for m in METRICS:
+            values = np.stack(arch.metrics[m]).astype(np.float32)
+            g.create_dataset(f"metrics/{m}", data=values, **COMPRESSION)
+        hparams = _settings(arch.hparams)
+        if hparams:
+            empty = {k: np.empty(0) for k in TRIAL_FIELDS}
+            trials = {**empty, "trial_id": ids}
+            view = ArchTrials(arch.name, {}, trials, {}, {}, {}, hparams=hparams)
+            _write_hparams(g, view)
+
+
+def _settings(hparams: dict[str, list]) -> dict[str, np.ndarray]:
+    """The trials' settings as stored, with ``setting_id``: given, or the index of the
+    distinct combination in order of appearance (last, as the trainer writes it)."""
+    if not hparams:
+        return {}
+    out = {}
+    for name, values in hparams.items():
+        if any(isinstance(v, str) for v in values):  # names (a missing one is "")
+            out[name] = np.asarray(["" if v is None else str(v) for v in values], dtype=str)
+        else:
+            out[name] = np.asarray([np.nan if v is None else v for v in values])
+    if SETTING_ID in out:
+        out[SETTING_ID] = out[SETTING_ID].astype(np.int64)
+    else:
+        combos = list(zip(*(map(str, v) for v in out.values()), strict=True))
+        first: dict = {}
+        out[SETTING_ID] = np.asarray([first.setdefault(c, len(first)) for c in combos])
+    return out
