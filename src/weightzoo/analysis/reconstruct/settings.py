@@ -23,13 +23,15 @@ class ReconstructSettings:
     depth: int = 3  # hidden layers of the predictor MLP
     levels: int = 10  # frequencies of the positional encoding per coordinate
     steps: int = 2000  # Adam steps of the reconstruction phase
-    lr: float = 0.003  # Adam's learning rate (cosine decay to 0 over the steps)
+    lr: float = 0.01  # Adam's learning rate (cosine decay to 0 over the steps)
     batch_rows: int = 4096  # coordinates per trial and step (all of them when fewer)
     magnitude_weighted: bool = False  # NeRN's |w|-weighted MSE instead of the plain MSE
     order: str = "norm"  # none | norm: hidden units sorted by incoming-weight norm
-    distill_steps: int = 0  # steps of the distillation phase after it (0: none)
-    distill_lr: float = 0.0001
-    distill_batch: int = 100  # training images per trial and distillation step
+    # steps of the distillation phase after it (0: none); on by default, as the rebuilt
+    # networks keep their accuracy only with it (docs/reconstruct.md, "Why the fits failed")
+    distill_steps: int = 1000
+    distill_lr: float = 0.001
+    distill_batch: int = 256  # training images per trial and distillation step
     shared_latent: int = 16  # per-trial latent code of the shared representation
     shared_ratio: float = 1.0  # its size: parameters / one network's represented weights
     shared_steps: int = 2000  # Adam steps of the shared fit (0: no shared representation)
