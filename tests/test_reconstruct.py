@@ -234,3 +234,21 @@ def test_an_imported_experiment_is_not_reconstructed_and_naming_it_is_refused():
     assert validate_config(config)["reconstruct"]["experiments"] == []
     with pytest.raises(ConfigError, match=r"reconstruct.experiments: \['mlp'\] are imported"):
         validate_config({**config, "reconstruct": {"experiments": ["mlp"]}})
+
+
+def test_fitting_in_groups_of_trials_gives_the_same_fits(monkeypatch):
+    """On the CPU a step runs forward and backward over groups of trials (fit.CPU_STEP_ROWS
+    coordinates each), then one Adam step: the same fits as the whole chunk at once."""
+    settings = ReconstructSettings(ratios=(0.25,), claim_ratio=0.25, depth=2, levels=4,
+                                   steps=30, batch_rows=64)  # fmt: skip
+    targets = fit.prepare("dnn", DNN, ARCH, noise_weights(5), settings)
+
+    def predict():
+        mlp = fit.fit_predictors(targets, 0.25, settings, [1, 2, 3, 4, 5])
+        with torch.no_grad():
+            return fit.predict_rows(mlp, targets)
+
+    whole = predict()
+    monkeypatch.setattr(fit, "CPU_STEP_ROWS", 128)  # groups of 2, 2 and 1 trials
+    assert fit.trial_groups(targets, 64) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    torch.testing.assert_close(predict(), whole, rtol=0, atol=1e-12)

@@ -22,6 +22,12 @@ from .predictor import StackedMLP, cosine_lr, generators, hidden_for_budget, mlp
 from .settings import ReconstructSettings
 
 PREDICT_ROWS = 65536  # coordinates per prediction chunk (bounds the memory of predicting)
+# On the CPU, a fitting step runs its forward and backward over groups of trials of at most
+# this many coordinates in all, then one Adam step for all: a whole chunk's activations
+# ([100 trials, 4096 rows, width]) overflow the caches and made the batched fit slower than
+# one trial at a time (benchmarks/bench_reconstruct.py). A trial's gradient is its own
+# either way. On a GPU the whole chunk is one group.
+CPU_STEP_ROWS = 16384
 
 
 @dataclass
@@ -110,28 +116,42 @@ def fit_predictors(
     batches = generators(seeds, stream + "/rows")
     weights = loss_weights(targets, settings.magnitude_weighted)  # [T, R, g]
     optimizer = torch.optim.Adam(mlp.parameters(), lr=settings.lr)
+    groups = trial_groups(targets, settings.batch_rows)
     for step in range(settings.steps):
         cosine_lr(optimizer, settings.lr, step, settings.steps)
-        x, y, w = _batch(targets, weights, batches, settings.batch_rows)
-        err = (mlp(x) - y).square() * w  # [T, b, g]
-        loss = err.sum(dim=(1, 2)) / w.sum(dim=(1, 2)).clamp_min(1)  # [T]
         optimizer.zero_grad(set_to_none=True)
-        loss.sum().backward()  # each trial gets exactly its own gradient
+        for part in groups:
+            x, y, w = _batch(targets, weights, batches, settings.batch_rows, part)
+            err = (mlp(x, part) - y).square() * w  # [t, b, g]
+            loss = err.sum(dim=(1, 2)) / w.sum(dim=(1, 2)).clamp_min(1)  # [t]
+            loss.sum().backward()  # each trial gets exactly its own gradient
         optimizer.step()
     return mlp
 
 
-def _batch(targets: Targets, weights: Tensor, gens, batch_rows: int):
-    """This step's coordinates ``[T, b, d]``, targets and loss weights ``[T, b, g]``; all
-    rows when there are at most ``batch_rows``, else each trial's own random rows."""
-    t, n_rows, _ = targets.rows.shape
+def trial_groups(targets: Targets, batch_rows: int) -> list[slice]:
+    """The groups of trials a fitting step runs its forward and backward on: all at once
+    on a GPU, groups of at most :data:`CPU_STEP_ROWS` coordinates on the CPU."""
+    t, n_rows = targets.rows.shape[:2]
+    if targets.rows.device.type != "cpu":
+        return [slice(0, t)]
+    size = max(1, CPU_STEP_ROWS // min(n_rows, batch_rows))
+    return [slice(s, min(s + size, t)) for s in range(0, t, size)]
+
+
+def _batch(targets: Targets, weights: Tensor, gens, batch_rows: int, part: slice):
+    """This step's coordinates ``[t, b, d]``, targets and loss weights ``[t, b, g]`` of the
+    trials ``part``; all rows when there are at most ``batch_rows``, else each trial's own
+    random rows."""
+    rows, weights = targets.rows[part], weights[part]
+    t, n_rows, _ = rows.shape
     if n_rows <= batch_rows:
-        return targets.enc.expand(t, -1, -1), targets.rows, weights
-    idx = torch.stack([torch.randint(n_rows, (batch_rows,), generator=g) for g in gens])
-    idx = idx.to(targets.rows.device)  # [T, b]
-    x = targets.enc[idx]  # [T, b, d]
-    gather = idx.unsqueeze(-1).expand(-1, -1, targets.rows.shape[2])  # [T, b, g]
-    return x, torch.gather(targets.rows, 1, gather), torch.gather(weights, 1, gather)
+        return targets.enc.expand(t, -1, -1), rows, weights
+    idx = torch.stack([torch.randint(n_rows, (batch_rows,), generator=g) for g in gens[part]])
+    idx = idx.to(rows.device)  # [t, b]
+    x = targets.enc[idx]  # [t, b, d]
+    gather = idx.unsqueeze(-1).expand(-1, -1, rows.shape[2])  # [t, b, g]
+    return x, torch.gather(rows, 1, gather), torch.gather(weights, 1, gather)
 
 
 def predict_rows(predict, targets: Targets) -> Tensor:

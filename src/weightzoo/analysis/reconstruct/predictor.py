@@ -57,11 +57,14 @@ class StackedMLP:
     def parameters(self) -> list[Tensor]:
         return [*self.weights, *self.biases]
 
-    def __call__(self, x: Tensor) -> Tensor:
-        """``x [T, b, d_in]`` -> ``[T, b, d_out]``."""
+    def __call__(self, x: Tensor, trials: slice | None = None) -> Tensor:
+        """``x [T, b, d_in]`` -> ``[T, b, d_out]``; with ``trials``, those trials' MLPs only
+        (``x``: their inputs; gradients flow into the stacked weights)."""
         h = x
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if trials is not None:
+                w, b = w[trials], b[trials]
             h = torch.baddbmm(b, h, w)  # [T, b, out]
             if i < last:
                 h = F.relu(h)
