@@ -194,6 +194,8 @@ def _identity(df, csv, column, kind):
     if column not in df.columns:
         return None
     series = df[column]
+    if kind == "int" and pd.api.types.is_integer_dtype(series):
+        return series.to_numpy(dtype=np.int64)  # as written: seeds use all 64 bits
     if kind == "int":
         values = _numbers(series, csv, column)
         bad = np.isnan(values) | (values != np.round(values))
