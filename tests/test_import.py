@@ -334,6 +334,35 @@ def test_the_writer_holds_at_most_a_chunk_of_trials_and_writes_the_same_file(tmp
         np.testing.assert_array_equal(values, reference.archs[0].final[name])
 
 
+def test_the_writer_appends_ids_and_metrics_a_chunk_at_a_time(tmp_path):
+    """Per-trial ids, seeds, divergence and metrics reach the file with each chunk: the
+    writer keeps no more of them than of the weights, however many trials come."""
+    from weightzoo.zoo.importers.records import TrialRecord
+    from weightzoo.zoo.importers.writer import ZooWriter
+
+    def trial(k: int) -> TrialRecord:
+        weights = {n: v.numpy() for n, v in mlp(k).items()}
+        metrics = {"test_acc": np.array([0.5, 0.5 + k / 100])}
+        return TrialRecord(f"trial {k}", {"final": weights}, metrics, trial_id=10 * k, seed=k)
+
+    with h5py.File(tmp_path / "z.h5", "w") as f:
+        writer = ZooWriter(f, epochs=2, weight_sets=["final"], hparam_names=[], chunk_trials=3)
+        for k in range(7):
+            writer.add(trial(k))
+            (arch,) = writer.archs.values()
+            assert len(arch.pending) == len(arch.buffered) <= 3
+            assert len(arch.group["trials/trial_id"]) == arch.written == 3 * ((k + 1) // 3)
+        with pytest.raises(ZooImportError, match=r"trial 2: trial_id 20 .* after trial_id 60"):
+            writer.add(trial(2))
+        writer.finish()
+        group = f[f"archs/{arch.name}"]
+        np.testing.assert_array_equal(group["trials/trial_id"][()], 10 * np.arange(7))
+        np.testing.assert_array_equal(group["trials/seed"][()], np.arange(7))
+        acc = np.array([0.5 + k / 100 for k in range(7)], dtype=np.float32)
+        np.testing.assert_array_equal(group["metrics/test_acc"][:, 1], acc)
+        assert np.isnan(group["metrics/train_acc"][()]).all()
+
+
 # --------------------------------------------------------------------------- bad input
 
 
