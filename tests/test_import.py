@@ -619,7 +619,11 @@ def test_bench_import_prints_the_rate_and_peak_memory(capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import bench_import
 
-    bench_import.main(["--trials", "5", "--chunk-trials", "2"])
+    bench_import.main(["--trials", "3", "6", "--chunk-trials", "2"])
     out = capsys.readouterr().out
-    assert "| trials | chunk | import s | trials/s | peak RSS MiB | zoo MiB |" in out
-    assert "| 5 | 2 |" in out and "peak RSS target (< 1024 MiB" in out
+    header = (
+        "| trials | chunk | import s | trials/s | RSS after imports MiB | peak RSS MiB | zoo MiB |"
+    )
+    assert header in out
+    assert "| 3 | 2 |" in out and "| 6 | 2 |" in out
+    assert "peak RSS growth from 3 to 6 trials:" in out and "peak RSS target (< 1024 MiB" in out
