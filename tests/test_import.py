@@ -529,6 +529,24 @@ def test_cli_export_all_needs_a_new_folder(tmp_path, capsys):
     assert code == 2 and "drop --arch" in err
 
 
+def test_exporting_one_trial_of_an_imported_zoo_says_what_to_do_instead(tmp_path, capsys):
+    """One trial is loaded into its model before it is written; an imported zoo has no
+    model family to build one: the error names the zoo and the two ways that work."""
+    src = write_checkpoints(tmp_path / "ck")
+    zoo = tmp_path / "mlps.h5"
+    assert run(capsys, "import", "checkpoints", src, "-o", zoo)[0] == 0
+    (arch,) = read_zoo(zoo, weights=()).archs
+    out = tmp_path / "t.pt"
+    code, _, err = run(capsys, "export", zoo, "--arch", arch.arch_name, "--trial", "0", "-o", out)
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert f"{zoo}: zoo mlps is of the 'generic' family" in err
+    assert "cannot rebuild a model" in err
+    assert f"weightzoo export {zoo} --all -o DIR" in err
+    assert f"weightzoo evaluate {zoo} --data DATASET --model package.module:Class" in err
+    code, _, err = run(capsys, "export", zoo, "--all", "-o", tmp_path / "all")
+    assert code == 0, err  # what the error proposes works
+
+
 # --------------------------------------------------------------------------- round trip
 
 STATS = [c for c in F.COLUMNS if c not in F.DYNAMICS_COLUMNS]  # dynamics: training records
