@@ -139,3 +139,30 @@ def test_a_trained_demo_zoo_keeps_its_trials_and_weights_through_the_round_trip(
         for state in ("initial", "final", "epoch_1"):
             for name, values in a.weights(state).items():
                 assert b.weights(state)[name].tobytes() == values.tobytes(), (state, name)
+
+
+def test_the_round_trip_script_reports_no_differing_column_and_catches_a_changed_weight(
+    demo_zoos, tmp_path, capsys, monkeypatch
+):
+    """benchmarks/import_round_trip.py (the command docs/import.md runs on the demo's zoos)
+    on the trained DNN zoo; then one weight of the imported file changed: the comparison
+    names the columns that moved."""
+    import h5py
+
+    from weightzoo.zoo.importers.roundtrip import compare_features
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import import_round_trip
+
+    assert import_round_trip.main([str(demo_zoos["dnn"]), "--work", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    n_archs = len(demo_experiment("dnn")["architectures"])
+    rows = n_archs * TRIALS_PER_ARCH * 3 * 3  # 3 layers, 3 weight sets (initial, epoch 1, final)
+    assert f"| dnn_digits.h5 | {n_archs * TRIALS_PER_ARCH} | {rows} |" in out
+    assert "| none | 0 |" in out and "features table the same bit for bit: yes" in out
+
+    imported = tmp_path / "dnn_digits.h5"
+    with h5py.File(imported, "r+") as f:
+        f["archs/h3-3/weights/final/fc2.weight"][0, 0, 0] += 1.0
+    differing = compare_features(demo_zoos["dnn"], imported).differing
+    assert {"w_mean", "w_std", "fro_norm"} <= set(differing) and "b_mean" not in differing
