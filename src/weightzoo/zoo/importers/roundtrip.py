@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..columns import hparam_columns
 from ..hdf5 import Zoo, read_zoo
 from .export import export_zoo
 from .run import import_zoo
@@ -68,7 +69,8 @@ def parameter_of_layer(zoo: Zoo) -> dict[tuple[str, str], str]:
 def features_by_parameter(path: Path) -> pd.DataFrame:
     """The features table of the zoo file at ``path`` (every weight set it stores; groups
     relative to each architecture's accuracies, which a round trip keeps), indexed by
-    (arch, trial_id, state, parameter name), with the compared columns only."""
+    (arch, trial_id, state, parameter name), with the compared columns only: the
+    weight statistics and identity columns, and the training settings the zoo varies."""
     from ...analysis import features as F
     from ...analysis.groups import assign_groups
 
@@ -77,16 +79,18 @@ def features_by_parameter(path: Path) -> pd.DataFrame:
     table = F.features_from_file(path, groups)
     param_of = parameter_of_layer(zoo)
     params = [param_of[key] for key in zip(table["arch"], table["layer"], strict=True)]
-    return table.assign(param=params)[[*KEYS, *compared_columns()]].set_index(KEYS)
+    columns = [*compared_columns(), *hparam_columns(table.columns)]
+    return table.assign(param=params)[[*KEYS, *columns]].set_index(KEYS)
 
 
 def differing_columns(before: pd.DataFrame, after: pd.DataFrame) -> list[str]:
     """The columns of ``before`` whose values differ in ``after`` on ``before``'s rows
-    (exact: the same dtype and values, NaN where NaN); a missing row differs in all."""
+    (exact: the same dtype and values, NaN where NaN); a missing row differs in all, a
+    missing column differs."""
     if not before.index.isin(after.index).all() or not after.index.is_unique:
         return list(before.columns)
     after = after.loc[before.index]
-    return [c for c in before.columns if not before[c].equals(after[c])]
+    return [c for c in before.columns if c not in after or not before[c].equals(after[c])]
 
 
 def compare_features(original: Path, imported: Path) -> RoundTrip:
