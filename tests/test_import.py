@@ -260,6 +260,26 @@ def test_small_cnn_zoo_layout(tmp_path):
     assert len(layers) == 4  # three convs and the dense layer
 
 
+def test_small_cnn_zoo_matrix_rows_are_read_from_the_file_in_either_order(tmp_path):
+    """The matrix is read a row at a time with file reads (a memory map would keep every
+    row read resident); a matrix saved in Fortran order reads to the same zoo."""
+    from weightzoo.zoo.importers.small_cnn_zoo import MatrixRows
+
+    src, matrix = write_small_cnn_zoo(tmp_path / "mnist")
+    with MatrixRows(src / "weights.npy", np.load(src / "weights.npy", mmap_mode="r")) as rows:
+        assert rows.fortran is None
+        for r in (0, 4, len(matrix) - 1):
+            np.testing.assert_array_equal(rows[r], matrix[r])
+    import_zoo("small-cnn-zoo", src, tmp_path / "c.h5")
+    np.save(src / "weights.npy", np.asfortranarray(matrix))
+    import_zoo("small-cnn-zoo", src, tmp_path / "f.h5")
+    (c,) = read_zoo(tmp_path / "c.h5", weights=("final", "initial", "epoch_*")).archs
+    (f,) = read_zoo(tmp_path / "f.h5", weights=("final", "initial", "epoch_*")).archs
+    for state in ("final", "initial", "epoch_1"):
+        for name, values in c.weights(state).items():
+            np.testing.assert_array_equal(f.weights(state)[name], values)
+
+
 def test_small_cnn_zoo_without_layout_file_uses_the_readme_network(tmp_path):
     src, _ = write_small_cnn_zoo(tmp_path / "mnist", gz=False)
     (src / "layout.csv").unlink()
