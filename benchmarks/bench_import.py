@@ -1,17 +1,21 @@
-"""How fast `weightzoo import` reads a checkpoint folder, and its peak memory.
+"""How fast `weightzoo import` reads a zoo, and its peak memory.
 
-Writes a checkpoint folder of state dicts (``torch.save``) of the Small CNN Zoo's network
-in torch layouts (three 3x3 convs of 16 channels and a dense layer: 4970 parameters a
-trial, float32) with random weights, one for the largest of ``--trials``, and a trials CSV
-for each size (its first N rows). Each size is imported in a child process of its own
+Writes a zoo of the Small CNN Zoo's network (three 3x3 convs of 16 channels and a dense
+layer: 4970 parameters a trial, float32, random weights) in one of two layouts: a
+checkpoint folder (``--layout checkpoints``, default: one ``torch.save`` state dict a
+trial in torch layouts, written once for the largest of ``--trials``, and a trials CSV of
+its first N rows for each size) or the Small CNN Zoo's own (``--layout small-cnn-zoo``:
+``weights.npy`` with each model's initial and final checkpoint, ``metrics.csv.gz``, one
+folder a size). Each size is imported in a child process of its own
 (``weightzoo.zoo.importers.import_zoo``, chunks of ``--chunk-trials``), which reports its
-rate (trials per second) and its peak resident memory (``ru_maxrss`` of the child), and the
-memory it had reached once its modules were imported (torch, h5py, pandas, the importer),
-before reading any trial. The writer streams the trials, so the peak should not grow with
-the zoo (target: under 1 GB whatever its size): the table gives the growth per trial
-between the smallest and the largest size. ``--quick`` is a smoke run of 100 and 200 trials.
+rate (trials per second), its peak resident memory (``ru_maxrss`` of the child) and the
+memory it had reached once its modules were imported (torch, h5py, pandas, the
+importer), before reading any trial. The writer streams the trials, so the peak should
+not grow with the zoo (target: under 1 GB whatever its size): the table gives the growth
+per trial between the smallest and the largest size. ``--quick`` is a smoke run of 100
+and 200 trials.
 
-Run ``python benchmarks/bench_import.py --help``; ``benchmarks/README.md`` gives the results.
+Run ``python benchmarks/bench_import.py --help``; ``docs/import.md`` gives the results.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 SHAPES = {
     "conv1.weight": (16, 1, 3, 3),
     "conv1.bias": (16,),
@@ -40,6 +46,7 @@ SHAPES = {
 PEAK_TARGET_MB = 1024
 
 
+LAYOUTS = ("checkpoints", "small-cnn-zoo")
 DEFAULT_SIZES = (2_000, 10_000)
 QUICK_SIZES = (100, 200)
 MIB = 2**20
@@ -76,6 +83,36 @@ def write_table_of_first(root: Path, trials: int) -> Path:
     return csv
 
 
+def write_small_cnn_zoo(root: Path, trials: int) -> None:
+    """The Small CNN Zoo layout: ``weights.npy`` [2 * trials, 4970] (each model's initial
+    and final checkpoint, written a block at a time) and ``metrics.csv.gz`` (modeldir, step,
+    accuracies, two epochs, a varied learning rate); no layout.csv: the importer's
+    built-in layout of the README's network."""
+    import pandas as pd
+    from numpy.lib.format import open_memmap
+
+    root.mkdir(parents=True, exist_ok=True)
+    params = sum(math.prod(shape) for shape in SHAPES.values())
+    matrix = open_memmap(root / "weights.npy", "w+", np.float32, (2 * trials, params))
+    rng = np.random.default_rng(0)
+    for start in range(0, 2 * trials, 1024):
+        stop = min(start + 1024, 2 * trials)
+        matrix[start:stop] = rng.standard_normal((stop - start, params), dtype=np.float32)
+    matrix.flush()
+    del matrix
+    model = np.repeat(np.arange(trials), 2)
+    table = pd.DataFrame(
+        {
+            "modeldir": [f"/zoo/mnist/{m}" for m in model],
+            "step": np.tile([0, 200], trials),
+            "test_accuracy": np.where(np.arange(2 * trials) % 2, (model % 97) / 100, 0.1),
+            "config.epochs": 2,
+            "config.learning_rate": 10.0 ** -(1 + model % 3),
+        }
+    )
+    table.to_csv(root / "metrics.csv.gz", index=False, compression="gzip")
+
+
 # The child: its modules, then the import; ru_maxrss (KiB on Linux) of itself at both points.
 CHILD = """
 import json, resource, sys, time
@@ -83,8 +120,8 @@ import h5py, pandas, torch
 from weightzoo.zoo.importers import import_zoo
 after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
-done = import_zoo("checkpoints", sys.argv[1], sys.argv[2], csv=sys.argv[3],
-                  chunk_trials=int(sys.argv[4]))
+done = import_zoo(sys.argv[1], sys.argv[2], sys.argv[3], csv=sys.argv[4] or None,
+                  chunk_trials=int(sys.argv[5]))
 seconds = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"trials": done.trials, "seconds": seconds,
@@ -92,29 +129,32 @@ print(json.dumps({"trials": done.trials, "seconds": seconds,
 """
 
 
-def import_child(folder: Path, csv: Path, out: Path, chunk: int) -> dict:
-    """Import ``folder`` with the table ``csv`` in a child process: its time and memory."""
+def import_child(layout: str, folder: Path, csv: Path | None, out: Path, chunk: int) -> dict:
+    """Import ``folder`` (with the table ``csv``) in a child process: its time and memory."""
+    argv = [layout, str(folder), str(out), str(csv or ""), str(chunk)]
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(folder), str(out), str(csv), str(chunk)],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, check=True
     )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["zoo_mib"] = out.stat().st_size / MIB
     return result
 
 
-def measure(root: Path, sizes: list[int], chunk: int) -> tuple[list[dict], float]:
-    """One folder of ``max(sizes)`` trials; each size imported in its own child."""
-    folder = root / "folder"
+def measure(root: Path, layout: str, sizes: list[int], chunk: int) -> tuple[list[dict], float]:
+    """The zoos of each size, each imported in its own child; the seconds writing them."""
     start = time.perf_counter()
-    write_folder(folder, max(sizes))
+    if layout == "checkpoints":
+        folder = root / "folder"
+        write_folder(folder, max(sizes))
+        sources = {n: (folder, write_table_of_first(folder, n)) for n in sorted(sizes)}
+    else:
+        for n in sizes:
+            write_small_cnn_zoo(root / f"small_cnn_zoo_{n}", n)
+        sources = {n: (root / f"small_cnn_zoo_{n}", None) for n in sorted(sizes)}
     written = time.perf_counter() - start
     results = []
-    for trials in sorted(sizes):
-        csv = write_table_of_first(folder, trials)
-        results.append(import_child(folder, csv, root / f"zoo_{trials}.h5", chunk))
+    for trials, (folder, csv) in sources.items():
+        results.append(import_child(layout, folder, csv, root / f"zoo_{trials}.h5", chunk))
     return results, written
 
 
@@ -126,14 +166,12 @@ def growth_per_trial(results: list[dict]) -> float | None:
     return (large["peak_kib"] - small["peak_kib"]) * 1024 / (large["trials"] - small["trials"])
 
 
-def report(results: list[dict], chunk: int, written: float) -> None:
+def report(results: list[dict], layout: str, chunk: int, written: float) -> None:
     params = sum(math.prod(shape) for shape in SHAPES.values())
     largest = results[-1]["trials"]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
-    print(f"folder: {largest} trials x {params} parameters (float32), written in {written:.1f} s")
-    print(
-        "| trials | chunk | import s | trials/s | RSS after imports MiB | peak RSS MiB | zoo MiB |"
-    )
+    print(f"{layout}: {largest} trials x {params} parameters (float32), written in {written:.1f} s")
+    print(f"| {' | '.join(COLUMNS)} |")
     print("|" + "---|" * len(COLUMNS))
     for r in results:
         print(
@@ -160,6 +198,9 @@ def main(argv=None) -> None:
         metavar="N",
         help="zoo sizes to import (default 2000 10000)",
     )
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, default="checkpoints", help="the source's layout"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run of 100 and 200 trials")
     parser.add_argument("--chunk-trials", type=int, default=256, help="the writer's chunk")
     parser.add_argument("--keep", type=Path, help="write the folder and zoos here (kept)")
@@ -167,8 +208,8 @@ def main(argv=None) -> None:
     sizes = list(QUICK_SIZES) if args.quick else args.trials
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
-        results, written = measure(root, sizes, args.chunk_trials)
-    report(results, args.chunk_trials, written)
+        results, written = measure(root, args.layout, sizes, args.chunk_trials)
+    report(results, args.layout, args.chunk_trials, written)
 
 
 if __name__ == "__main__":

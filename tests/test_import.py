@@ -653,15 +653,14 @@ def test_bad_source_experiments_fail_naming_the_key(change, words):
         validate_config(config)
 
 
-def test_bench_import_prints_the_rate_and_peak_memory(capsys, monkeypatch):
+@pytest.mark.parametrize("layout", ["checkpoints", "small-cnn-zoo"])
+def test_bench_import_prints_the_rate_and_peak_memory(capsys, monkeypatch, layout):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import bench_import
 
-    bench_import.main(["--trials", "3", "6", "--chunk-trials", "2"])
+    bench_import.main(["--trials", "3", "6", "--chunk-trials", "2", "--layout", layout])
     out = capsys.readouterr().out
-    header = (
-        "| trials | chunk | import s | trials/s | RSS after imports MiB | peak RSS MiB | zoo MiB |"
-    )
-    assert header in out
+    assert f"{layout}: 6 trials x 4970 parameters" in out
+    assert "| trials | chunk | import s | trials/s | RSS after imports MiB | peak RSS MiB |" in out
     assert "| 3 | 2 |" in out and "| 6 | 2 |" in out
     assert "peak RSS growth from 3 to 6 trials:" in out and "peak RSS target (< 1024 MiB" in out
