@@ -260,6 +260,26 @@ def test_small_cnn_zoo_layout(tmp_path):
     assert len(layers) == 4  # three convs and the dense layer
 
 
+def test_small_cnn_zoo_matrix_rows_are_read_from_the_file_in_either_order(tmp_path):
+    """The matrix is read a row at a time with file reads (a memory map would keep every
+    row read resident); a matrix saved in Fortran order reads to the same zoo."""
+    from weightzoo.zoo.importers.small_cnn_zoo import MatrixRows
+
+    src, matrix = write_small_cnn_zoo(tmp_path / "mnist")
+    with MatrixRows(src / "weights.npy", np.load(src / "weights.npy", mmap_mode="r")) as rows:
+        assert rows.fortran is None
+        for r in (0, 4, len(matrix) - 1):
+            np.testing.assert_array_equal(rows[r], matrix[r])
+    import_zoo("small-cnn-zoo", src, tmp_path / "c.h5")
+    np.save(src / "weights.npy", np.asfortranarray(matrix))
+    import_zoo("small-cnn-zoo", src, tmp_path / "f.h5")
+    (c,) = read_zoo(tmp_path / "c.h5", weights=("final", "initial", "epoch_*")).archs
+    (f,) = read_zoo(tmp_path / "f.h5", weights=("final", "initial", "epoch_*")).archs
+    for state in ("final", "initial", "epoch_1"):
+        for name, values in c.weights(state).items():
+            np.testing.assert_array_equal(f.weights(state)[name], values)
+
+
 def test_small_cnn_zoo_without_layout_file_uses_the_readme_network(tmp_path):
     src, _ = write_small_cnn_zoo(tmp_path / "mnist", gz=False)
     (src / "layout.csv").unlink()
@@ -332,6 +352,35 @@ def test_the_writer_holds_at_most_a_chunk_of_trials_and_writes_the_same_file(tmp
     import_zoo("checkpoints", src, tmp_path / "one.h5", chunk_trials=1)
     for name, values in read_zoo(tmp_path / "one.h5").archs[0].final.items():
         np.testing.assert_array_equal(values, reference.archs[0].final[name])
+
+
+def test_the_writer_appends_ids_and_metrics_a_chunk_at_a_time(tmp_path):
+    """Per-trial ids, seeds, divergence and metrics reach the file with each chunk: the
+    writer keeps no more of them than of the weights, however many trials come."""
+    from weightzoo.zoo.importers.records import TrialRecord
+    from weightzoo.zoo.importers.writer import ZooWriter
+
+    def trial(k: int) -> TrialRecord:
+        weights = {n: v.numpy() for n, v in mlp(k).items()}
+        metrics = {"test_acc": np.array([0.5, 0.5 + k / 100])}
+        return TrialRecord(f"trial {k}", {"final": weights}, metrics, trial_id=10 * k, seed=k)
+
+    with h5py.File(tmp_path / "z.h5", "w") as f:
+        writer = ZooWriter(f, epochs=2, weight_sets=["final"], hparam_names=[], chunk_trials=3)
+        for k in range(7):
+            writer.add(trial(k))
+            (arch,) = writer.archs.values()
+            assert len(arch.pending) == len(arch.buffered) <= 3
+            assert len(arch.group["trials/trial_id"]) == arch.written == 3 * ((k + 1) // 3)
+        with pytest.raises(ZooImportError, match=r"trial 2: trial_id 20 .* after trial_id 60"):
+            writer.add(trial(2))
+        writer.finish()
+        group = f[f"archs/{arch.name}"]
+        np.testing.assert_array_equal(group["trials/trial_id"][()], 10 * np.arange(7))
+        np.testing.assert_array_equal(group["trials/seed"][()], np.arange(7))
+        acc = np.array([0.5 + k / 100 for k in range(7)], dtype=np.float32)
+        np.testing.assert_array_equal(group["metrics/test_acc"][:, 1], acc)
+        assert np.isnan(group["metrics/train_acc"][()]).all()
 
 
 # --------------------------------------------------------------------------- bad input
@@ -500,6 +549,24 @@ def test_cli_export_all_needs_a_new_folder(tmp_path, capsys):
     assert code == 2 and "drop --arch" in err
 
 
+def test_exporting_one_trial_of_an_imported_zoo_says_what_to_do_instead(tmp_path, capsys):
+    """One trial is loaded into its model before it is written; an imported zoo has no
+    model family to build one: the error names the zoo and the two ways that work."""
+    src = write_checkpoints(tmp_path / "ck")
+    zoo = tmp_path / "mlps.h5"
+    assert run(capsys, "import", "checkpoints", src, "-o", zoo)[0] == 0
+    (arch,) = read_zoo(zoo, weights=()).archs
+    out = tmp_path / "t.pt"
+    code, _, err = run(capsys, "export", zoo, "--arch", arch.arch_name, "--trial", "0", "-o", out)
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert f"{zoo}: zoo mlps is of the 'generic' family" in err
+    assert "cannot rebuild a model" in err
+    assert f"weightzoo export {zoo} --all -o DIR" in err
+    assert f"weightzoo evaluate {zoo} --data DATASET --model package.module:Class" in err
+    code, _, err = run(capsys, "export", zoo, "--all", "-o", tmp_path / "all")
+    assert code == 0, err  # what the error proposes works
+
+
 # --------------------------------------------------------------------------- round trip
 
 STATS = [c for c in F.COLUMNS if c not in F.DYNAMICS_COLUMNS]  # dynamics: training records
@@ -586,11 +653,14 @@ def test_bad_source_experiments_fail_naming_the_key(change, words):
         validate_config(config)
 
 
-def test_bench_import_prints_the_rate_and_peak_memory(capsys, monkeypatch):
+@pytest.mark.parametrize("layout", ["checkpoints", "small-cnn-zoo"])
+def test_bench_import_prints_the_rate_and_peak_memory(capsys, monkeypatch, layout):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import bench_import
 
-    bench_import.main(["--trials", "5", "--chunk-trials", "2"])
+    bench_import.main(["--trials", "3", "6", "--chunk-trials", "2", "--layout", layout])
     out = capsys.readouterr().out
-    assert "| trials | chunk | import s | trials/s | peak RSS MiB | zoo MiB |" in out
-    assert "| 5 | 2 |" in out and "peak RSS target (< 1024 MiB" in out
+    assert f"{layout}: 6 trials x 4970 parameters" in out
+    assert "| trials | chunk | import s | trials/s | RSS after imports MiB | peak RSS MiB |" in out
+    assert "| 3 | 2 |" in out and "| 6 | 2 |" in out
+    assert "peak RSS growth from 3 to 6 trials:" in out and "peak RSS target (< 1024 MiB" in out

@@ -218,13 +218,17 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
     )
 
     def trials() -> Iterator[TrialRecord]:
+        with MatrixRows(weights_file, matrix) as rows_of_matrix:
+            yield from trials_of(rows_of_matrix)
+
+    def trials_of(matrix: MatrixRows) -> Iterator[TrialRecord]:
         for model, rows in groups:
             rows = sorted(rows, key=lambda r: table["step"].iat[r])
             metrics = empty_metrics(total)
             weights = {}
             for r in rows:
                 epoch = int(table["_epoch"].iat[r])
-                state = to_state_dict(np.asarray(matrix[r]), layout)
+                state = to_state_dict(matrix[r], layout)
                 if epoch == 0:
                     weights["initial"] = state
                     continue
@@ -234,7 +238,7 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
                     if column in table:
                         value = float(table[column].iat[r])
                         metrics[m][epoch - 1] = as_fraction(value, unit) if "acc" in m else value
-            weights["final"] = to_state_dict(np.asarray(matrix[rows[-1]]), layout)
+            weights["final"] = to_state_dict(matrix[rows[-1]], layout)
             first = table.iloc[rows[0]]
             yield TrialRecord(
                 where=f"{metrics_file} model {model}",
@@ -246,6 +250,37 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
 
     source.trials = trials
     return source
+
+
+class MatrixRows:
+    """The rows of a 2-D ``.npy`` matrix, read one at a time with plain file reads.
+
+    A memory map would do it too, but every page it reads stays mapped and counts in the
+    import's resident memory until the kernel reclaims it: gigabytes for a full Small CNN
+    Zoo, whose trials are read once. ``matrix`` is the file opened with ``mmap_mode="r"``,
+    which gives its shape, dtype and where its data starts; a matrix stored in Fortran
+    order (a row is not contiguous in the file) is read through it."""
+
+    def __init__(self, path: Path, matrix: np.memmap):
+        self.path = path
+        self.dtype = matrix.dtype
+        self.offset = matrix.offset
+        self.row_bytes = matrix.shape[1] * matrix.dtype.itemsize
+        self.fortran = matrix if not matrix.flags.c_contiguous else None
+        self.file = None
+
+    def __enter__(self) -> MatrixRows:
+        self.file = open(self.path, "rb")  # noqa: SIM115 (closed by __exit__)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        if self.fortran is not None:
+            return np.array(self.fortran[row])
+        self.file.seek(self.offset + row * self.row_bytes)
+        return np.frombuffer(self.file.read(self.row_bytes), dtype=self.dtype)
 
 
 def _scalar(value):

@@ -11,6 +11,7 @@ per-epoch ``<metric>_epoch_<k>``, more weight files ``initial_file`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,11 +94,62 @@ class Row:
 
 @dataclass
 class Table:
-    rows: list[Row]
+    """The CSV as columns (a few numbers and a file name a trial: the table of a large
+    zoo stays small); :meth:`rows` builds each trial's :class:`Row` as it is read."""
+
+    csv: Path
+    files: dict[str, np.ndarray]  # weight set -> [N] file names as written (str)
+    metrics: dict[str, np.ndarray]  # name -> [N, E], accuracies as fractions
+    labels: list | None
+    ids: np.ndarray | None
+    seeds: np.ndarray | None
+    diverged: np.ndarray | None
+    diverged_epoch: np.ndarray | None
+    hparams: dict[str, np.ndarray]
     epochs: int
-    weight_sets: list[str]
-    hparam_names: list[str]
     accuracy_unit: str
+
+    @property
+    def weight_sets(self) -> list[str]:
+        return list(self.files)
+
+    @property
+    def hparam_names(self) -> list[str]:
+        return list(self.hparams)
+
+    def __len__(self) -> int:
+        return len(self.files["final"])
+
+    def order(self) -> np.ndarray:
+        """The rows in trial-id order when the CSV gives ids (a zoo holds each
+        architecture's trials in id order), else in CSV order."""
+        if self.ids is None:
+            return np.arange(len(self))
+        return np.argsort(self.ids, kind="stable")
+
+    def rows(self) -> Iterator[Row]:
+        for i in self.order():
+            yield self.row(int(i))
+
+    def row(self, i: int) -> Row:
+        def cell(values, default=None):
+            return default if values is None else values[i]
+
+        epoch = cell(self.diverged_epoch)
+        return Row(
+            where=_line(self.csv, i),
+            files={which: self._file(which, i) for which in self.files},
+            metrics={m: self.metrics[m][i] for m in METRICS},
+            label=cell(self.labels),
+            trial_id=None if self.ids is None else int(self.ids[i]),
+            seed=int(cell(self.seeds, -1)),
+            diverged=bool(cell(self.diverged, False)),
+            diverged_epoch=None if epoch is None else int(epoch),
+            hparams={k: v[i] for k, v in self.hparams.items()},
+        )
+
+    def _file(self, which: str, i: int) -> Path:
+        return self.csv.parent / self.files[which][i]
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -194,6 +246,8 @@ def _identity(df, csv, column, kind):
     if column not in df.columns:
         return None
     series = df[column]
+    if kind == "int" and pd.api.types.is_integer_dtype(series):
+        return series.to_numpy(dtype=np.int64)  # as written: seeds use all 64 bits
     if kind == "int":
         values = _numbers(series, csv, column)
         bad = np.isnan(values) | (values != np.round(values))
@@ -240,8 +294,8 @@ def _check_unique_ids(ids, labels, csv: Path) -> None:
 
 
 def read_table(csv: Path, unit: str | None) -> Table:
-    """The checkpoint folder's CSV as rows, accuracies as fractions, sorted by trial id
-    when the CSV gives them (a zoo holds each architecture's trials in id order)."""
+    """The checkpoint folder's CSV as columns, accuracies as fractions; every cell is
+    checked here, before any weight is read."""
     df = read_csv(csv)
     if df.empty:
         raise ZooImportError(f"{csv}: no rows; one row per trial")
@@ -255,40 +309,41 @@ def read_table(csv: Path, unit: str | None) -> Table:
     for m in ACCURACIES:
         metrics[m] = as_fraction(metrics[m], unit)
     weight_columns = _weight_columns(df, file_column)
-    labels = _identity(df, csv, "arch", "str") or [None] * len(df)
+    labels = _identity(df, csv, "arch", "str")
     ids = _identity(df, csv, "trial_id", "int")
     seeds = _identity(df, csv, "seed", "int")
     diverged = _identity(df, csv, "diverged", "bool")
     diverged_epoch = _identity(df, csv, "diverged_epoch", "int")
     if ids is not None:
-        _check_unique_ids(ids.tolist(), labels, csv)
+        _check_unique_ids(ids.tolist(), labels or [None] * len(df), csv)
     used = {*weight_columns.values(), *IDENTITY}
     used |= {c for c in finals.values() if c} | {c for v in per_epoch.values() for c in v.values()}
     hparams = _hparams(df, used)
-    folder = csv.parent
-    rows = []
-    for i in range(len(df)):
-        files = {}
-        for which, column in weight_columns.items():
-            cell = df[column].iat[i]
-            if pd.isna(cell) or not str(cell).strip():
-                raise ZooImportError(
-                    f"{lines[i]}: {column} is empty; name the trial's {which} state dict"
-                )
-            files[which] = folder / str(cell).strip()
-        rows.append(
-            Row(
-                where=lines[i],
-                files=files,
-                metrics={m: metrics[m][i] for m in METRICS},
-                label=labels[i],
-                trial_id=None if ids is None else int(ids[i]),
-                seed=-1 if seeds is None else int(seeds[i]),
-                diverged=False if diverged is None else bool(diverged[i]),
-                diverged_epoch=None if diverged_epoch is None else int(diverged_epoch[i]),
-                hparams={k: v[i] for k, v in hparams.items()},
+    files = {
+        which: _file_names(df, column, which, lines) for which, column in weight_columns.items()
+    }
+    return Table(
+        csv=csv,
+        files=files,
+        metrics={m: metrics[m] for m in METRICS},
+        labels=None if labels is None else list(labels),
+        ids=ids,
+        seeds=seeds,
+        diverged=diverged,
+        diverged_epoch=diverged_epoch,
+        hparams=hparams,
+        epochs=epochs,
+        accuracy_unit=unit,
+    )
+
+
+def _file_names(df: pd.DataFrame, column: str, which: str, lines: list[str]) -> np.ndarray:
+    """A file column's names, stripped; an empty cell is an error naming its row."""
+    names = np.empty(len(df), dtype=object)
+    for i, cell in enumerate(df[column]):
+        if pd.isna(cell) or not str(cell).strip():
+            raise ZooImportError(
+                f"{lines[i]}: {column} is empty; name the trial's {which} state dict"
             )
-        )
-    if ids is not None:
-        rows.sort(key=lambda r: r.trial_id)
-    return Table(rows, epochs, list(weight_columns), list(hparams), unit)
+        names[i] = str(cell).strip()
+    return names
