@@ -5,6 +5,7 @@ export -> import -> the same features table."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -26,7 +27,7 @@ from weightzoo.zoo.hdf5 import Zoo, read_zoo, write_zoo
 from weightzoo.zoo.importers import import_zoo
 from weightzoo.zoo.importers.errors import ZooImportError
 from weightzoo.zoo.importers.export import export_zoo
-from weightzoo.zoo.importers.provenance import content_sha256
+from weightzoo.zoo.importers.provenance import ContentHash, file_sha256
 from weightzoo.zoo.importers.small_cnn_zoo import BUILTIN_LAYOUT
 from weightzoo.zoo.importers.sources import source_files
 
@@ -323,8 +324,19 @@ def test_provenance_names_format_path_content_hash_and_importer(tmp_path):
         assert json.loads(f.attrs["provenance"])["content_sha256"] != prov["content_sha256"]
 
 
-def test_content_hash_does_not_depend_on_reading_order():
-    assert content_sha256({"a": "1", "b": "2"}) == content_sha256({"b": "2", "a": "1"})
+def test_content_hash_is_over_each_file_read_in_reading_order(tmp_path):
+    """Each trial's files in trial order (final, then initial), then the CSV: one line
+    "<sha256>  <relative path>" a file, hashed as the import reads them."""
+    src = write_checkpoints(tmp_path / "ck", n=2)
+    summary = import_zoo("checkpoints", src, tmp_path / "a.h5")
+    names = ["t0.pt", "t0.init.pt", "t1.pt", "t1.init.pt", "trials.csv"]
+    lines = "".join(f"{file_sha256(src / n)}  {n}\n" for n in names)
+    assert summary.provenance["content_sha256"] == hashlib.sha256(lines.encode()).hexdigest()
+    assert summary.provenance["files"] == 5
+    running = ContentHash()
+    for n in names:
+        running.add(n, file_sha256(src / n))
+    assert running.hexdigest() == summary.provenance["content_sha256"]
 
 
 def test_source_files_list_what_the_import_reads(tmp_path):

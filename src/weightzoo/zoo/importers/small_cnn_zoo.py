@@ -246,7 +246,7 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
                 metrics=metrics,
                 hparams={n: _scalar(first[c]) for n, c in zip(names, varying, strict=True)},
             )
-        source.file_hashes[relative(weights_file, path)] = file_sha256(weights_file)
+        source.content.add(relative(weights_file, path), file_sha256(weights_file))
 
     source.trials = trials
     return source
