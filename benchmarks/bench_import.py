@@ -8,7 +8,10 @@ its first N rows for each size) or the Small CNN Zoo's own (``--layout small-cnn
 ``weights.npy`` with each model's initial and final checkpoint, ``metrics.csv.gz``, one
 folder a size). Each size is imported in a child process of its own
 (``weightzoo.zoo.importers.import_zoo``, chunks of ``--chunk-trials``), which reports its
-rate (trials per second), its peak resident memory (``ru_maxrss`` of the child) and the
+rate (trials per second), its peak resident memory (``VmHWM`` of ``/proc/self/status``:
+the high-water mark of the child's own memory since it started; ``ru_maxrss`` would also
+count the parent's peak, which a child started with ``vfork`` inherits, and the parent
+that wrote a large ``weights.npy`` through a memory map had its pages resident) and the
 memory it had reached once its modules were imported (torch, h5py, pandas, the
 importer), before reading any trial. The writer streams the trials, so the peak should
 not grow with the zoo (target: under 1 GB whatever its size): the table gives the growth
@@ -113,17 +116,27 @@ def write_small_cnn_zoo(root: Path, trials: int) -> None:
     table.to_csv(root / "metrics.csv.gz", index=False, compression="gzip")
 
 
-# The child: its modules, then the import; ru_maxrss (KiB on Linux) of itself at both points.
+# The child: its modules, then the import; the high-water mark of its own resident memory
+# (KiB) at both points: VmHWM (Linux), else ru_maxrss.
 CHILD = """
 import json, resource, sys, time
 import h5py, pandas, torch
 from weightzoo.zoo.importers import import_zoo
-after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def high_water_kib():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after_imports = high_water_kib()
 t = time.perf_counter()
 done = import_zoo(sys.argv[1], sys.argv[2], sys.argv[3], csv=sys.argv[4] or None,
                   chunk_trials=int(sys.argv[5]))
 seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = high_water_kib()
 print(json.dumps({"trials": done.trials, "seconds": seconds,
                   "imports_kib": after_imports, "peak_kib": peak}))
 """

@@ -5,6 +5,7 @@ export -> import -> the same features table."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -26,7 +27,8 @@ from weightzoo.zoo.hdf5 import Zoo, read_zoo, write_zoo
 from weightzoo.zoo.importers import import_zoo
 from weightzoo.zoo.importers.errors import ZooImportError
 from weightzoo.zoo.importers.export import export_zoo
-from weightzoo.zoo.importers.provenance import content_sha256
+from weightzoo.zoo.importers.provenance import ContentHash, file_sha256
+from weightzoo.zoo.importers.settings import SettingColumn, settings_as_stored
 from weightzoo.zoo.importers.small_cnn_zoo import BUILTIN_LAYOUT
 from weightzoo.zoo.importers.sources import source_files
 
@@ -323,8 +325,19 @@ def test_provenance_names_format_path_content_hash_and_importer(tmp_path):
         assert json.loads(f.attrs["provenance"])["content_sha256"] != prov["content_sha256"]
 
 
-def test_content_hash_does_not_depend_on_reading_order():
-    assert content_sha256({"a": "1", "b": "2"}) == content_sha256({"b": "2", "a": "1"})
+def test_content_hash_is_over_each_file_read_in_reading_order(tmp_path):
+    """Each trial's files in trial order (final, then initial), then the CSV: one line
+    "<sha256>  <relative path>" a file, hashed as the import reads them."""
+    src = write_checkpoints(tmp_path / "ck", n=2)
+    summary = import_zoo("checkpoints", src, tmp_path / "a.h5")
+    names = ["t0.pt", "t0.init.pt", "t1.pt", "t1.init.pt", "trials.csv"]
+    lines = "".join(f"{file_sha256(src / n)}  {n}\n" for n in names)
+    assert summary.provenance["content_sha256"] == hashlib.sha256(lines.encode()).hexdigest()
+    assert summary.provenance["files"] == 5
+    running = ContentHash()
+    for n in names:
+        running.add(n, file_sha256(src / n))
+    assert running.hexdigest() == summary.provenance["content_sha256"]
 
 
 def test_source_files_list_what_the_import_reads(tmp_path):
@@ -383,6 +396,48 @@ def test_the_writer_appends_ids_and_metrics_a_chunk_at_a_time(tmp_path):
         assert np.isnan(group["metrics/train_acc"][()]).all()
 
 
+def settings_as_python_lists(hparams: dict[str, list]) -> dict[str, np.ndarray]:
+    """The rule the compact settings keep: one list of Python values a setting, names
+    when any value is a name, setting ids by the text of each combination."""
+    out = {}
+    for name, values in hparams.items():
+        if any(isinstance(v, str) for v in values):
+            out[name] = np.asarray(["" if v is None else str(v) for v in values], dtype=str)
+        else:
+            out[name] = np.asarray([np.nan if v is None else v for v in values])
+    if "setting_id" in out:
+        out["setting_id"] = out["setting_id"].astype(np.int64)
+    else:
+        combos = list(zip(*(map(str, v) for v in out.values()), strict=True))
+        first: dict = {}
+        out["setting_id"] = np.asarray([first.setdefault(c, len(first)) for c in combos])
+    return out
+
+
+@pytest.mark.parametrize(
+    "hparams",
+    [
+        {"lr": [0.1, 0.01, 0.1, None, float("nan")], "opt": ["adam", "sgd", "adam", None, "sgd"]},
+        {"width": [np.int64(2**62 + 1), 3, 3, 4, 2**62 + 1], "act": ["relu"] * 5},
+        {"width": [2, 3, None, 3, 2], "zero": [0.0, -0.0, 0.0, -0.0, 0.0]},
+        {"mixed": ["a", 3, 2.5, None, "3"], "lr": [1e-3, 1e-3, 1e-2, 1e-3, 1e-3]},
+        {"lr": [0.5, 0.25, 0.5, 0.25, 0.5], "setting_id": [7, 8, 7, 8, 7]},
+    ],
+)
+def test_compact_settings_store_what_python_lists_would(hparams):
+    columns = {}
+    for name, values in hparams.items():
+        for v in values:
+            columns.setdefault(name, SettingColumn()).append(v)
+    got, expected = settings_as_stored(columns), settings_as_python_lists(hparams)
+    assert list(got) == list(expected)
+    for name in expected:
+        assert got[name].dtype == expected[name].dtype, name
+        np.testing.assert_array_equal(got[name], expected[name])
+        if expected[name].dtype.kind == "f":  # -0.0 stays -0.0
+            assert np.signbit(got[name]).tolist() == np.signbit(expected[name]).tolist()
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -412,6 +467,12 @@ def test_bad_inputs_are_refused_naming_the_file_or_row(tmp_path):
     refused(tmp_path, src, r"trials\.csv line 4 \(final\): .*t2\.pt: unreadable")
     src = ck("dup", trial_id=[0, 1, 2, 1, 4])
     refused(tmp_path, src, r"line 5: trial_id 1 is also on line 3")
+    # with labels: ids repeat across labels freely; the first repeat in CSV order is named
+    labels = ["a", "b", "a", "b", "a"]
+    src = ck("duplabel", arch=labels, trial_id=[3, 3, 1, 0, 1], file=["t0.pt"] * 5)
+    refused(tmp_path, src, r"line 6: trial_id 1 of architecture a is also on line 4;")
+    src = ck("emptyfile", file=["t0.pt", "t1.pt", " ", "t3.pt", "t4.pt"])
+    refused(tmp_path, src, r"trials\.csv line 4: file is empty; name the trial's final state")
     refused(
         tmp_path,
         ck("range", test_acc=[0.5, 0.6, 120.0, 0.7, 0.8]),

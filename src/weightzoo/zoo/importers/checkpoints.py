@@ -40,7 +40,7 @@ def plan(path: Path, csv: Path | None = None, accuracy_unit: str | None = None) 
             weights = {}
             for which, file in row.files.items():
                 state, digest = load_state_dict(file, f"{row.where} ({which})")
-                source.file_hashes[relative(file, path)] = digest
+                source.content.add(relative(file, path), digest)
                 weights[which] = state
             yield TrialRecord(
                 where=f"{row.where} ({row.files['final'].name})",

@@ -5,8 +5,8 @@ label) becomes ``/archs/<name>/`` of ``docs/hdf5.md`` with ``arch`` =
 ``{"label", "parameters"}`` (the generic family, weightzoo.train.shapes). Weights are
 appended to resizable datasets a chunk at a time, and so are the per-trial ids, seeds,
 divergence and metrics: memory holds one chunk of trials whatever the zoo's size. Only the
-training settings (one value a setting and trial) are kept to the end, where their type
-(integer, real or name) and the setting ids are known.
+training settings are kept to the end, where their type (integer, real or name) and the
+setting ids are known, as compact arrays of 9 bytes a setting and trial (:mod:`.settings`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from ..columns import SETTING_ID
 from ..hdf5 import COMPRESSION, METRICS, TRIAL_FIELDS, ArchTrials, _write_hparams
 from .errors import ZooImportError
 from .records import TrialRecord
+from .settings import SettingColumn, settings_as_stored
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class _Arch:
     written: int = 0
     last_id: int | None = None
     last_where: str = ""
-    hparams: dict[str, list] = field(default_factory=dict)
+    hparams: dict[str, SettingColumn] = field(default_factory=dict)
 
     @property
     def keys(self) -> list[str]:
@@ -233,7 +233,7 @@ class ZooWriter:
             scalars[f"metrics/{m}"] = values
         arch.pending.append(scalars)
         for name in self.hparam_names:
-            arch.hparams.setdefault(name, []).append(rec.hparams.get(name))
+            arch.hparams.setdefault(name, SettingColumn()).append(rec.hparams.get(name))
 
     def _diverged_epoch(self, rec: TrialRecord, diverged: bool) -> int:
         """The source's, else the first epoch whose test accuracy is NaN (the last epoch
@@ -299,29 +299,9 @@ class ZooWriter:
         return list(self.archs)
 
     def _write_settings(self, arch: _Arch) -> None:
-        hparams = _settings(arch.hparams)
+        hparams = settings_as_stored(arch.hparams)
         if hparams:
             empty = {k: np.empty(0) for k in TRIAL_FIELDS}
             trials = {**empty, "trial_id": arch.group["trials/trial_id"][()]}
             view = ArchTrials(arch.name, {}, trials, {}, {}, {}, hparams=hparams)
             _write_hparams(arch.group, view)
-
-
-def _settings(hparams: dict[str, list]) -> dict[str, np.ndarray]:
-    """The trials' settings as stored, with ``setting_id``: given, or the index of the
-    distinct combination in order of appearance (last, as the trainer writes it)."""
-    if not hparams:
-        return {}
-    out = {}
-    for name, values in hparams.items():
-        if any(isinstance(v, str) for v in values):  # names (a missing one is "")
-            out[name] = np.asarray(["" if v is None else str(v) for v in values], dtype=str)
-        else:
-            out[name] = np.asarray([np.nan if v is None else v for v in values])
-    if SETTING_ID in out:
-        out[SETTING_ID] = out[SETTING_ID].astype(np.int64)
-    else:
-        combos = list(zip(*(map(str, v) for v in out.values()), strict=True))
-        first: dict = {}
-        out[SETTING_ID] = np.asarray([first.setdefault(c, len(first)) for c in combos])
-    return out
