@@ -5,6 +5,7 @@ export -> import -> the same features table."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -26,7 +27,8 @@ from weightzoo.zoo.hdf5 import Zoo, read_zoo, write_zoo
 from weightzoo.zoo.importers import import_zoo
 from weightzoo.zoo.importers.errors import ZooImportError
 from weightzoo.zoo.importers.export import export_zoo
-from weightzoo.zoo.importers.provenance import content_sha256
+from weightzoo.zoo.importers.provenance import ContentHash, file_sha256
+from weightzoo.zoo.importers.settings import SettingColumn, settings_as_stored
 from weightzoo.zoo.importers.small_cnn_zoo import BUILTIN_LAYOUT
 from weightzoo.zoo.importers.sources import source_files
 
@@ -260,6 +262,26 @@ def test_small_cnn_zoo_layout(tmp_path):
     assert len(layers) == 4  # three convs and the dense layer
 
 
+def test_small_cnn_zoo_matrix_rows_are_read_from_the_file_in_either_order(tmp_path):
+    """The matrix is read a row at a time with file reads (a memory map would keep every
+    row read resident); a matrix saved in Fortran order reads to the same zoo."""
+    from weightzoo.zoo.importers.small_cnn_zoo import MatrixRows
+
+    src, matrix = write_small_cnn_zoo(tmp_path / "mnist")
+    with MatrixRows(src / "weights.npy", np.load(src / "weights.npy", mmap_mode="r")) as rows:
+        assert rows.fortran is None
+        for r in (0, 4, len(matrix) - 1):
+            np.testing.assert_array_equal(rows[r], matrix[r])
+    import_zoo("small-cnn-zoo", src, tmp_path / "c.h5")
+    np.save(src / "weights.npy", np.asfortranarray(matrix))
+    import_zoo("small-cnn-zoo", src, tmp_path / "f.h5")
+    (c,) = read_zoo(tmp_path / "c.h5", weights=("final", "initial", "epoch_*")).archs
+    (f,) = read_zoo(tmp_path / "f.h5", weights=("final", "initial", "epoch_*")).archs
+    for state in ("final", "initial", "epoch_1"):
+        for name, values in c.weights(state).items():
+            np.testing.assert_array_equal(f.weights(state)[name], values)
+
+
 def test_small_cnn_zoo_without_layout_file_uses_the_readme_network(tmp_path):
     src, _ = write_small_cnn_zoo(tmp_path / "mnist", gz=False)
     (src / "layout.csv").unlink()
@@ -303,8 +325,19 @@ def test_provenance_names_format_path_content_hash_and_importer(tmp_path):
         assert json.loads(f.attrs["provenance"])["content_sha256"] != prov["content_sha256"]
 
 
-def test_content_hash_does_not_depend_on_reading_order():
-    assert content_sha256({"a": "1", "b": "2"}) == content_sha256({"b": "2", "a": "1"})
+def test_content_hash_is_over_each_file_read_in_reading_order(tmp_path):
+    """Each trial's files in trial order (final, then initial), then the CSV: one line
+    "<sha256>  <relative path>" a file, hashed as the import reads them."""
+    src = write_checkpoints(tmp_path / "ck", n=2)
+    summary = import_zoo("checkpoints", src, tmp_path / "a.h5")
+    names = ["t0.pt", "t0.init.pt", "t1.pt", "t1.init.pt", "trials.csv"]
+    lines = "".join(f"{file_sha256(src / n)}  {n}\n" for n in names)
+    assert summary.provenance["content_sha256"] == hashlib.sha256(lines.encode()).hexdigest()
+    assert summary.provenance["files"] == 5
+    running = ContentHash()
+    for n in names:
+        running.add(n, file_sha256(src / n))
+    assert running.hexdigest() == summary.provenance["content_sha256"]
 
 
 def test_source_files_list_what_the_import_reads(tmp_path):
@@ -332,6 +365,77 @@ def test_the_writer_holds_at_most_a_chunk_of_trials_and_writes_the_same_file(tmp
     import_zoo("checkpoints", src, tmp_path / "one.h5", chunk_trials=1)
     for name, values in read_zoo(tmp_path / "one.h5").archs[0].final.items():
         np.testing.assert_array_equal(values, reference.archs[0].final[name])
+
+
+def test_the_writer_appends_ids_and_metrics_a_chunk_at_a_time(tmp_path):
+    """Per-trial ids, seeds, divergence and metrics reach the file with each chunk: the
+    writer keeps no more of them than of the weights, however many trials come."""
+    from weightzoo.zoo.importers.records import TrialRecord
+    from weightzoo.zoo.importers.writer import ZooWriter
+
+    def trial(k: int) -> TrialRecord:
+        weights = {n: v.numpy() for n, v in mlp(k).items()}
+        metrics = {"test_acc": np.array([0.5, 0.5 + k / 100])}
+        return TrialRecord(f"trial {k}", {"final": weights}, metrics, trial_id=10 * k, seed=k)
+
+    with h5py.File(tmp_path / "z.h5", "w") as f:
+        writer = ZooWriter(f, epochs=2, weight_sets=["final"], hparam_names=[], chunk_trials=3)
+        for k in range(7):
+            writer.add(trial(k))
+            (arch,) = writer.archs.values()
+            assert len(arch.pending) == len(arch.buffered) <= 3
+            assert len(arch.group["trials/trial_id"]) == arch.written == 3 * ((k + 1) // 3)
+        with pytest.raises(ZooImportError, match=r"trial 2: trial_id 20 .* after trial_id 60"):
+            writer.add(trial(2))
+        writer.finish()
+        group = f[f"archs/{arch.name}"]
+        np.testing.assert_array_equal(group["trials/trial_id"][()], 10 * np.arange(7))
+        np.testing.assert_array_equal(group["trials/seed"][()], np.arange(7))
+        acc = np.array([0.5 + k / 100 for k in range(7)], dtype=np.float32)
+        np.testing.assert_array_equal(group["metrics/test_acc"][:, 1], acc)
+        assert np.isnan(group["metrics/train_acc"][()]).all()
+
+
+def settings_as_python_lists(hparams: dict[str, list]) -> dict[str, np.ndarray]:
+    """The rule the compact settings keep: one list of Python values a setting, names
+    when any value is a name, setting ids by the text of each combination."""
+    out = {}
+    for name, values in hparams.items():
+        if any(isinstance(v, str) for v in values):
+            out[name] = np.asarray(["" if v is None else str(v) for v in values], dtype=str)
+        else:
+            out[name] = np.asarray([np.nan if v is None else v for v in values])
+    if "setting_id" in out:
+        out["setting_id"] = out["setting_id"].astype(np.int64)
+    else:
+        combos = list(zip(*(map(str, v) for v in out.values()), strict=True))
+        first: dict = {}
+        out["setting_id"] = np.asarray([first.setdefault(c, len(first)) for c in combos])
+    return out
+
+
+@pytest.mark.parametrize(
+    "hparams",
+    [
+        {"lr": [0.1, 0.01, 0.1, None, float("nan")], "opt": ["adam", "sgd", "adam", None, "sgd"]},
+        {"width": [np.int64(2**62 + 1), 3, 3, 4, 2**62 + 1], "act": ["relu"] * 5},
+        {"width": [2, 3, None, 3, 2], "zero": [0.0, -0.0, 0.0, -0.0, 0.0]},
+        {"mixed": ["a", 3, 2.5, None, "3"], "lr": [1e-3, 1e-3, 1e-2, 1e-3, 1e-3]},
+        {"lr": [0.5, 0.25, 0.5, 0.25, 0.5], "setting_id": [7, 8, 7, 8, 7]},
+    ],
+)
+def test_compact_settings_store_what_python_lists_would(hparams):
+    columns = {}
+    for name, values in hparams.items():
+        for v in values:
+            columns.setdefault(name, SettingColumn()).append(v)
+    got, expected = settings_as_stored(columns), settings_as_python_lists(hparams)
+    assert list(got) == list(expected)
+    for name in expected:
+        assert got[name].dtype == expected[name].dtype, name
+        np.testing.assert_array_equal(got[name], expected[name])
+        if expected[name].dtype.kind == "f":  # -0.0 stays -0.0
+            assert np.signbit(got[name]).tolist() == np.signbit(expected[name]).tolist()
 
 
 # --------------------------------------------------------------------------- bad input
@@ -363,6 +467,12 @@ def test_bad_inputs_are_refused_naming_the_file_or_row(tmp_path):
     refused(tmp_path, src, r"trials\.csv line 4 \(final\): .*t2\.pt: unreadable")
     src = ck("dup", trial_id=[0, 1, 2, 1, 4])
     refused(tmp_path, src, r"line 5: trial_id 1 is also on line 3")
+    # with labels: ids repeat across labels freely; the first repeat in CSV order is named
+    labels = ["a", "b", "a", "b", "a"]
+    src = ck("duplabel", arch=labels, trial_id=[3, 3, 1, 0, 1], file=["t0.pt"] * 5)
+    refused(tmp_path, src, r"line 6: trial_id 1 of architecture a is also on line 4;")
+    src = ck("emptyfile", file=["t0.pt", "t1.pt", " ", "t3.pt", "t4.pt"])
+    refused(tmp_path, src, r"trials\.csv line 4: file is empty; name the trial's final state")
     refused(
         tmp_path,
         ck("range", test_acc=[0.5, 0.6, 120.0, 0.7, 0.8]),
@@ -500,6 +610,24 @@ def test_cli_export_all_needs_a_new_folder(tmp_path, capsys):
     assert code == 2 and "drop --arch" in err
 
 
+def test_exporting_one_trial_of_an_imported_zoo_says_what_to_do_instead(tmp_path, capsys):
+    """One trial is loaded into its model before it is written; an imported zoo has no
+    model family to build one: the error names the zoo and the two ways that work."""
+    src = write_checkpoints(tmp_path / "ck")
+    zoo = tmp_path / "mlps.h5"
+    assert run(capsys, "import", "checkpoints", src, "-o", zoo)[0] == 0
+    (arch,) = read_zoo(zoo, weights=()).archs
+    out = tmp_path / "t.pt"
+    code, _, err = run(capsys, "export", zoo, "--arch", arch.arch_name, "--trial", "0", "-o", out)
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert f"{zoo}: zoo mlps is of the 'generic' family" in err
+    assert "cannot rebuild a model" in err
+    assert f"weightzoo export {zoo} --all -o DIR" in err
+    assert f"weightzoo evaluate {zoo} --data DATASET --model package.module:Class" in err
+    code, _, err = run(capsys, "export", zoo, "--all", "-o", tmp_path / "all")
+    assert code == 0, err  # what the error proposes works
+
+
 # --------------------------------------------------------------------------- round trip
 
 STATS = [c for c in F.COLUMNS if c not in F.DYNAMICS_COLUMNS]  # dynamics: training records
@@ -586,11 +714,14 @@ def test_bad_source_experiments_fail_naming_the_key(change, words):
         validate_config(config)
 
 
-def test_bench_import_prints_the_rate_and_peak_memory(capsys, monkeypatch):
+@pytest.mark.parametrize("layout", ["checkpoints", "small-cnn-zoo"])
+def test_bench_import_prints_the_rate_and_peak_memory(capsys, monkeypatch, layout):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import bench_import
 
-    bench_import.main(["--trials", "5", "--chunk-trials", "2"])
+    bench_import.main(["--trials", "3", "6", "--chunk-trials", "2", "--layout", layout])
     out = capsys.readouterr().out
-    assert "| trials | chunk | import s | trials/s | peak RSS MiB | zoo MiB |" in out
-    assert "| 5 | 2 |" in out and "peak RSS target (< 1024 MiB" in out
+    assert f"{layout}: 6 trials x 4970 parameters" in out
+    assert "| trials | chunk | import s | trials/s | RSS after imports MiB | peak RSS MiB |" in out
+    assert "| 3 | 2 |" in out and "| 6 | 2 |" in out
+    assert "peak RSS growth from 3 to 6 trials:" in out and "peak RSS target (< 1024 MiB" in out

@@ -13,7 +13,12 @@ import torch
 from weightzoo.config import ConfigError, experiment_settings, validate_config
 from weightzoo.train.hparams import sample_trial
 from weightzoo.train.models import get_family
-from weightzoo.train.optim import PerTrialOptimizer, make_trial_optimizer
+from weightzoo.train.optim import (
+    SLICE_STEP_MIN_PARAMETERS,
+    PerTrialOptimizer,
+    TrialSliceOptimizer,
+    make_trial_optimizer,
+)
 from weightzoo.train.reference import train_reference
 from weightzoo.train.seeds import trial_seed
 from weightzoo.train.settings import TrainSettings
@@ -154,6 +159,85 @@ def test_per_trial_optimizer_equals_torch_optimizer_per_trial(kind):
             # the same update up to rounding: the per-trial rate multiplies torch's unit step
             diff = (stacked.detach()[t] - p.detach()).abs().max()
             assert diff <= 1e-14, (kind, step, t, diff)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", ["adam", "sgd_momentum"])
+def test_trial_slice_optimizer_is_torchs_fused_optimizer_on_each_trial(kind, dtype):
+    """Each trial's step is bit for bit torch's fused optimizer on that trial alone, with its
+    own learning rate and weight decay (zero, tiny and large), at shapes whose last elements
+    fall in the kernel's scalar loop."""
+    torch.manual_seed(0)
+    shapes = [(7, 13), (7,), (3, 7)]
+    stacked = [torch.randn(5, *s, dtype=dtype, requires_grad=True) for s in shapes]
+    singles = [[p.detach()[t].clone().requires_grad_(True) for p in stacked] for t in range(5)]
+    lrs, decays = [1e-3, 2e-3, 1e-2, 5e-2, 3e-4], [0.0, 1e-3, 1e-1, 0.0, 2e-8]
+    optimizer = TrialSliceOptimizer(stacked, kind, lrs, decays)
+    cls, options = {
+        "adam": (torch.optim.Adam, {}),
+        "sgd_momentum": (torch.optim.SGD, {"momentum": 0.9}),
+    }[kind]
+    refs = [
+        cls(params, lr=lr, weight_decay=wd, fused=True, **options)
+        for params, lr, wd in zip(singles, lrs, decays, strict=True)
+    ]
+    for _ in range(4):
+        targets = [torch.randn(5, *s, dtype=dtype) for s in shapes]
+        optimizer.zero_grad()
+        sum(((p - g) ** 2).sum() for p, g in zip(stacked, targets, strict=True)).backward()
+        optimizer.step()
+        for t, ref in enumerate(refs):
+            ref.zero_grad()
+            loss = sum(((p - g[t]) ** 2).sum() for p, g in zip(singles[t], targets, strict=True))
+            loss.backward()
+            ref.step()
+            for p, single in zip(stacked, singles[t], strict=True):
+                assert torch.equal(p.detach()[t], single.detach()), (kind, t)
+
+
+def test_large_trials_step_by_slices_small_ones_by_scratch_tensors():
+    """The optimizer a job gets depends on its trials' size and settings, not on how many
+    trials it holds."""
+
+    def chosen(per_trial: int, trials: int, kind: str = "adam"):
+        leaf = torch.zeros(trials, per_trial, requires_grad=True)
+        return type(
+            make_trial_optimizer([leaf], kind, [1e-3, 2e-3] * (trials // 2), [0.0] * trials)
+        )
+
+    large, small = SLICE_STEP_MIN_PARAMETERS, SLICE_STEP_MIN_PARAMETERS - 1
+    for trials in (2, 10):
+        assert chosen(large, trials) is TrialSliceOptimizer
+        assert chosen(large, trials, "sgd_momentum") is TrialSliceOptimizer
+        assert chosen(large, trials, "rmsprop") is PerTrialOptimizer  # no fused kernel
+        assert chosen(small, trials) is PerTrialOptimizer
+
+
+def test_large_trial_alone_equals_trial_in_an_ensemble_with_slices(digits_tensors):
+    """A DNN big enough for the per-trial kernel calls: mixed learning rates, decays and
+    dropout, a trial trains the same bits alone and in the ensemble."""
+    data = digits_tensors(torch.float32)
+    arch = {"widths": [256, 64]}  # 33,738 parameters on 8x8 digits
+    shapes = DNN.param_shapes(arch, (1, 8, 8), 10)
+    assert sum(int(np.prod(s)) for s in shapes.values()) >= SLICE_STEP_MIN_PARAMETERS
+    settings = TrainSettings(epochs=1, **{k: VARIED[k] for k in ("lr", "weight_decay", "dropout")})
+    ids = list(range(4))
+    values = sample_job(settings, 0, "test", "h256-64", ids)
+    trial_seeds = [trial_seed(0, "test", "h256-64", i) for i in ids]
+    together = train_trials(
+        DNN, arch, trial_seeds, data, settings, progress_file=None, trial_values=values
+    )
+    for k in (0, 3):
+        alone = train_trials(
+            DNN,
+            arch,
+            trial_seeds[k : k + 1],
+            data,
+            settings,
+            progress_file=None,
+            trial_values=[values[k]],
+        )
+        same_result(together, k, alone, 0)
 
 
 def test_one_shared_adam_keeps_the_fast_fused_step():

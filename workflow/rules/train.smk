@@ -21,6 +21,9 @@ rule train:
     benchmark:
         "results/benchmarks/train/{experiment}/{arch}/{chunk}.tsv"
     threads: CONFIG["execution"]["threads"]
+    # training jobs go first: they are the long ones, and the short analysis jobs of the
+    # experiments already trained fill the cores that the last of them leaves free
+    priority: 10
     resources:
         gpu=training_gpus,
         mem_mb=CONFIG["execution"]["mem_mb"],

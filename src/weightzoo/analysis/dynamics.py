@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..train.dynamics import STATS
-from ..train.models import get_family
-from ..zoo.hdf5 import Zoo
+from ..train.shapes import get_shapes
+from ..zoo.hdf5 import DYNAMICS_STATS, Zoo
 
 LONG_COLUMNS = (
     "experiment",
@@ -48,9 +47,9 @@ def dynamics_long(
     ``weightzoo.analysis.trials.Experiment.trial_groups``). A zoo without dynamics (schema
     version 1) gives a ValueError naming the file's experiment; an imported zoo (model
     ``generic``), whose source recorded none, gives no rows."""
-    if stat not in STATS:
-        raise ValueError(f"stat must be one of {STATS}, got {stat!r}")
-    family = get_family(zoo.model)
+    if stat not in DYNAMICS_STATS:
+        raise ValueError(f"stat must be one of {DYNAMICS_STATS}, got {stat!r}")
+    family = get_shapes(zoo.model)
     frames = []
     for a in zoo.archs:
         if not a.dynamics and zoo.model == GENERIC:

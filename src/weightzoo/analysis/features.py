@@ -28,10 +28,9 @@ from collections.abc import Callable, Sequence
 import h5py
 import numpy as np
 import pandas as pd
-import torch
 
 from ..io import atomic_output
-from ..train.models import LayerInfo, get_family
+from ..train.shapes import LayerInfo, get_shapes
 from ..zoo.hdf5 import (
     ArchTrials,
     Zoo,
@@ -161,6 +160,10 @@ def _matrix_norms(w: np.ndarray) -> dict[str, np.ndarray]:
     the shorter side (``W Wᵀ`` or ``Wᵀ W``, batched ``torch.linalg.eigvalsh``): the same
     number as ``torch.linalg.svdvals(W)[0]`` (tests check it), measured 10x faster on a
     1000 x 3072 layer (docs/features.md, "Speed and memory")."""
+    # imported here: the many jobs that read feature columns or trials (figure data,
+    # predictor, claims) never compute norms, and torch costs each of them seconds to import
+    import torch
+
     mats = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float64)).flatten(2)  # [t, out, in]
     fro = torch.linalg.matrix_norm(mats, ord="fro")  # [t]
     gram = mats @ mats.mT if mats.shape[1] <= mats.shape[2] else mats.mT @ mats  # [t, k, k]
@@ -346,7 +349,7 @@ def dynamics_features(a: ArchTrials, param: str, state: str) -> dict[str, np.nda
 
 def _arch_rows(zoo, a, trials, states, read, chunk_elements, spectral) -> list[pd.DataFrame]:
     blocks = []
-    for index, layer in enumerate(get_family(zoo.model).layers(a.arch)):
+    for index, layer in enumerate(get_shapes(zoo.model).layers(a.arch)):
         shape = _first_trial(a, layer, states[0], read).shape[1:]
         for state in states:
             # travel: NaN on initial rows (layer_state_features reads W0 for the others)

@@ -36,11 +36,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..train.models import LayerInfo
+from ..train.shapes import LayerInfo
+
+if TYPE_CHECKING:  # imported where used: readers of the columns need no torch
+    import torch
 
 MIN_EVALS = 50  # WeightWatcher's advice: fewer eigenvalues give no meaningful power law
 EVALS_THRESH = 1e-5  # weightwatcher.constants.EVALS_THRESH: the fit ignores smaller ones
@@ -61,6 +64,8 @@ FIT_COLUMNS = ("ww_alpha", "ww_D", "ww_alpha_weighted")  # NaN where ww_unreliab
 def ww_matrices(w: np.ndarray, layer: LayerInfo) -> torch.Tensor:
     """``[t, s, out, in]`` float64: the matrices WeightWatcher analyses for each trial of
     ``w [t, *shape]``; s = 1 for a 2-D weight, k·k scaled slices for a conv kernel."""
+    import torch
+
     mats = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float64))
     if mats.ndim == 3:  # [t, out, in]
         return mats.unsqueeze(1)
@@ -83,6 +88,8 @@ def eigenvalues(w: np.ndarray, layer: LayerInfo) -> np.ndarray:
 
     One batched ``eigvalsh`` of the Gram matrix of the shorter side: the squared singular
     values WeightWatcher gets from its SVD."""
+    import torch
+
     mats = ww_matrices(w, layer)  # [t, s, out, in]
     gram = mats @ mats.mT if mats.shape[2] <= mats.shape[3] else mats.mT @ mats  # [t, s, m, m]
     evals = torch.linalg.eigvalsh(gram).clamp(min=0).flatten(1)  # [t, s*m]

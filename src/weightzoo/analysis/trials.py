@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..train.models import LayerInfo, get_family
+from ..train.shapes import LayerInfo, get_shapes
 from ..zoo.hdf5 import WEIGHT_SETS, Zoo, read_zoo
 from .features import finite_trials, trial_chunks
 from .groups import group_counts, read_groups_csv
@@ -41,7 +41,7 @@ class Experiment:
 
     def layer_labels(self) -> list[str]:
         """Labels of the analysed layers, union over architectures, input side first."""
-        family = get_family(self.zoo.model)
+        family = get_shapes(self.zoo.model)
         labels: dict[str, None] = {}
         for a in self.zoo.archs:
             labels.update(dict.fromkeys(li.label for li in family.layers(a.arch)))
@@ -154,7 +154,7 @@ def trial_features(
     Architectures lacking one of ``labels`` are ignored; a trial is kept only where all
     its weights of those layers and all its features are finite.
     """
-    family = get_family(exp.zoo.model)
+    family = get_shapes(exp.zoo.model)
     parts: dict[str, list[np.ndarray]] = {label: [] for label in labels}
     groups, n_skipped = [], 0
     for a in exp.zoo.archs:

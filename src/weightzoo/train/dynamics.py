@@ -27,11 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..zoo.hdf5 import DYNAMICS_STATS
+
 # Guards |w_i(t-1)| = 0 (Agrawal et al.'s code divides by zero there). Far below the
 # weights any init here draws (std >= 0.01): for |w| >= 1e-4 it moves the denominator by
 # at most 0.01 %. docs/dynamics.md says why not larger or relative.
 RWC_EPS = 1e-8
-STATS = ("rwc", "fro_norm", "dist_from_init")
+STATS = DYNAMICS_STATS
 # per-trial sums run over blocks of this many elements, then over the block sums
 SUM_BLOCK = 1024
 # most block sums per trial: below torch's GRAIN_SIZE (32768), so the second sum of a

@@ -150,6 +150,8 @@ def make_adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam | BlockAl
 
 def adam_kind(optimizer) -> str:
     """How the optimizer runs, as recorded in every job's settings."""
+    if optimizer.defaults.get("trial_slices"):
+        return f"{optimizer.defaults['kind']}-trial-slices"
     if optimizer.defaults.get("per_trial"):
         return f"{optimizer.defaults['kind']}-per-trial"
     if optimizer.defaults.get("block_aligned"):
@@ -165,6 +167,15 @@ TRIAL_OPTIMIZERS = {
     "sgd_momentum": (torch.optim.SGD, {"momentum": 0.9}),
     "rmsprop": (torch.optim.RMSprop, {}),
 }
+
+
+# the optimizers torch has a fused CPU kernel for (RMSprop has none)
+SLICE_STEP_KINDS = ("adam", "sgd_momentum")
+# A TrialSliceOptimizer step costs one kernel dispatch per trial, a PerTrialOptimizer step
+# three to five extra passes over the stacked parameters; per trial, the passes cost more
+# from about this many parameters on (benchmarks/README.md, the optimizer step alone at 100
+# trials on the CPU)
+SLICE_STEP_MIN_PARAMETERS = 32_768
 
 
 def _unit_step_optimizer(kind: str, tensors: Sequence[Tensor], device: torch.device):
@@ -240,6 +251,115 @@ class PerTrialOptimizer:
             p.add_(scratch.mul_(rate))  # [T, ...] + [T, ...] * [T, 1, ...]
 
 
+class TrialSliceOptimizer:
+    """Adam or SGD with momentum over stacked ``[T, ...]`` parameters on the CPU, each trial
+    stepped by torch's own fused kernel (the op ``torch.optim.Adam(fused=True)`` and
+    ``torch.optim.SGD(fused=True)`` call) over views of its own slices, with its own learning
+    rate and weight decay.
+
+    One kernel call per trial reads and writes each element once, where
+    :class:`PerTrialOptimizer` adds passes over scratch tensors; the call costs a fixed
+    dispatch per trial, so the trainer takes this path only for trials of at least
+    :data:`SLICE_STEP_MIN_PARAMETERS` parameters (:func:`make_trial_optimizer`). The kernel
+    walks each tensor in vectors and finishes its last elements in a scalar loop (see
+    :class:`BlockAligned`); here each tensor is one trial's slice, so which elements take which
+    path depends on the trial's own shape, never on its ensemble. A trial's step is exactly
+    that of torch's fused optimizer on the trial alone (tested).
+    """
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        kind: str,
+        lr: Sequence[float],
+        weight_decay: Sequence[float],
+    ):
+        if kind not in SLICE_STEP_KINDS:
+            known = ", ".join(SLICE_STEP_KINDS)
+            raise ValueError(f"TrialSliceOptimizer: {kind!r} has no fused kernel; give {known}")
+        self.params = list(params)
+        n_trials = self.params[0].shape[0]
+        if len(lr) != n_trials or len(weight_decay) != n_trials:
+            raise ValueError(
+                f"TrialSliceOptimizer: {len(lr)} learning rates and {len(weight_decay)} "
+                f"weight decays for {n_trials} trials; give one of each per trial"
+            )
+        self.kind = kind
+        self._lr = [float(v) for v in lr]
+        self._decay = [float(v) for v in weight_decay]
+        self._trial_params = _per_trial_views(self.params)  # T lists of [...] views
+        # optimizer state stacked like the parameters (one allocation per tensor), stepped
+        # through per-trial views
+        if kind == "adam":
+            self._exp_avg = _per_trial_views([torch.zeros_like(p) for p in self.params])
+            self._exp_avg_sq = _per_trial_views([torch.zeros_like(p) for p in self.params])
+            # every trial has taken the same number of steps: one counter per tensor, shared
+            self._steps = [
+                torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params
+            ]
+        else:
+            self._momentum = _per_trial_views([torch.empty_like(p) for p in self.params])
+            self._first_step = True
+        self.defaults = {"kind": kind, "per_trial": True, "trial_slices": True}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        grads = []
+        for k, p in enumerate(self.params):
+            if p.grad is None:
+                shape = tuple(p.shape)
+                raise RuntimeError(f"TrialSliceOptimizer: parameter {k} {shape} has no gradient")
+            grads.append(p.grad.unbind(0))  # T views [...]
+        if self.kind == "adam":
+            self._adam_step(grads)
+        else:
+            self._sgd_step(grads)
+
+    def _adam_step(self, grads: list[tuple[Tensor, ...]]) -> None:
+        torch._foreach_add_(self._steps, 1)
+        for t, params in enumerate(self._trial_params):
+            torch._fused_adam_(
+                params,
+                [g[t] for g in grads],
+                self._exp_avg[t],
+                self._exp_avg_sq[t],
+                [],
+                self._steps,
+                lr=self._lr[t],
+                beta1=0.9,
+                beta2=0.999,
+                weight_decay=self._decay[t],
+                eps=1e-8,
+                amsgrad=False,
+                maximize=False,
+            )
+
+    def _sgd_step(self, grads: list[tuple[Tensor, ...]]) -> None:
+        for t, params in enumerate(self._trial_params):
+            torch._fused_sgd_(
+                params,
+                [g[t] for g in grads],
+                self._momentum[t],
+                weight_decay=self._decay[t],
+                momentum=TRIAL_OPTIMIZERS["sgd_momentum"][1]["momentum"],
+                lr=self._lr[t],
+                dampening=0.0,
+                nesterov=False,
+                maximize=False,
+                is_first_step=self._first_step,
+            )
+        self._first_step = False
+
+
+def _per_trial_views(stacked: Sequence[Tensor]) -> list[list[Tensor]]:
+    """``[T, ...]`` tensors -> for each trial, the list of its ``[...]`` views (no copy)."""
+    return [list(views) for views in zip(*(s.detach().unbind(0) for s in stacked), strict=True)]
+
+
 def _per_trial(values: Sequence[float], like: Tensor) -> Tensor:
     """``values`` ``[T]`` as ``[T, 1, ...]`` in ``like``'s dtype and device."""
     shape = (len(values),) + (1,) * (like.dim() - 1)
@@ -251,7 +371,26 @@ def make_trial_optimizer(
 ):
     """The optimizer of an ensemble: one shared plain Adam step where every trial has the
     same learning rate and no weight decay (:func:`make_adam`, as before per-trial
-    settings), else a :class:`PerTrialOptimizer`."""
+    settings); else, on the CPU, for Adam or SGD and trials of at least
+    :data:`SLICE_STEP_MIN_PARAMETERS` parameters, a :class:`TrialSliceOptimizer`; else a
+    :class:`PerTrialOptimizer`. The choice depends on the trials' shapes and settings, never
+    on how many trials the ensemble holds."""
     if kind == "adam" and len(set(lr)) == 1 and not any(weight_decay):
         return make_adam(params, lr[0])
+    if uses_trial_slices(params, kind):
+        return TrialSliceOptimizer(params, kind, lr, weight_decay)
     return PerTrialOptimizer(params, kind, lr, weight_decay)
+
+
+def uses_trial_slices(params: Sequence[Tensor], kind: str) -> bool:
+    """Whether :func:`make_trial_optimizer` steps these stacked parameters trial by trial
+    with torch's fused kernel: CPU, a fused kernel for ``kind``, and enough parameters per
+    trial for one call to cost less than the scratch passes."""
+    first = params[0]
+    per_trial = sum(p[0].numel() for p in params)
+    return (
+        first.device.type == "cpu"
+        and kind in SLICE_STEP_KINDS
+        and per_trial >= SLICE_STEP_MIN_PARAMETERS
+        and fused_adam_works(first.device, first.dtype)
+    )

@@ -48,6 +48,10 @@ import pandas as pd
 from ..io import atomic_output
 from .columns import SETTING_ID, hparam_column, nullable_setting_id
 
+# the per-epoch statistics of every analysed layer under /dynamics/<p>/ (written by
+# weightzoo.train.dynamics; named here so that readers of a zoo need no torch)
+DYNAMICS_STATS = ("rwc", "fro_norm", "dist_from_init")
+
 FORMAT = "weightzoo"
 SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ...train.models import LayerInfo, get_family
+from ...train.shapes import LayerInfo, get_shapes
 from ..trials import Experiment, FeatureFn, load_experiments, trial_features
 from .store import experiment_meta, write_figure_data
 
@@ -39,7 +39,7 @@ POINTS = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("layer", str), ("grou
 
 def layer_shapes(exp: Experiment, label: str) -> dict[str, tuple[int, ...]]:
     """Per-trial shape of layer ``label`` in each architecture that has it."""
-    family = get_family(exp.zoo.model)
+    family = get_shapes(exp.zoo.model)
     shapes = {}
     for a in exp.zoo.archs:
         for li in family.layers(a.arch):

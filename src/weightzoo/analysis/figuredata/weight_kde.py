@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...train.models import get_family
+from ...train.shapes import get_shapes
 from ..groups import ALL_GROUPS
 from ..trials import Experiment, finite_rows, load_experiments, weights_of
 from .store import experiment_meta, write_figure_data
@@ -35,7 +35,7 @@ def sample_group_weights(
     """Per group, a uniform random subsample (without replacement, at most ``max_samples``)
     of all weights of layer ``label`` pooled over the group's trials; trials with
     non-finite weights are left out (their number is returned second)."""
-    family = get_family(exp.zoo.model)
+    family = get_shapes(exp.zoo.model)
     rows: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {g: [] for g in ALL_GROUPS}
     n_skipped = 0
     for a in exp.zoo.archs:

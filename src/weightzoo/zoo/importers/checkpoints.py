@@ -27,7 +27,7 @@ def plan(path: Path, csv: Path | None = None, accuracy_unit: str | None = None) 
         fmt=CHECKPOINTS,
         path=str(path),
         epochs=table.epochs,
-        n_trials=len(table.rows),
+        n_trials=len(table),
         trials=lambda: iter(()),
         hparam_names=table.hparam_names,
         weight_sets=table.weight_sets,
@@ -36,11 +36,11 @@ def plan(path: Path, csv: Path | None = None, accuracy_unit: str | None = None) 
     )
 
     def trials() -> Iterator[TrialRecord]:
-        for row in table.rows:
+        for row in table.rows():
             weights = {}
             for which, file in row.files.items():
                 state, digest = load_state_dict(file, f"{row.where} ({which})")
-                source.file_hashes[relative(file, path)] = digest
+                source.content.add(relative(file, path), digest)
                 weights[which] = state
             yield TrialRecord(
                 where=f"{row.where} ({row.files['final'].name})",

@@ -137,7 +137,7 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
             final_epoch = max(checkpoints[model])
             for epoch, file in checkpoints[model].items():
                 state, digest = load_state_dict(file, f"model {model.name}")
-                source.file_hashes[relative(file, path)] = digest
+                source.content.add(relative(file, path), digest)
                 if epoch == 0:
                     weights["initial"] = state
                 if 0 < epoch < epochs:

@@ -1,9 +1,12 @@
 """Where an imported zoo came from: format, path, content hash and importer version.
 
 The content hash is the SHA-256 of the lines ``<sha256 of a file>  <its path relative to
-the source>`` sorted by path, over every file the import read (state dicts, tables, JSON):
-it does not depend on the order of reading, and any changed, added or removed file
-changes it."""
+the source>``, one for every file the import read (state dicts, tables, JSON), in the order
+the import reads them: each trial's files in trial order, then the source's tables and JSON
+files. That order follows from the source alone (trial ids, the table's order, folder
+names), so the same source gives the same hash, and any changed, added or removed file
+changes it. The lines are hashed as they come (:class:`ContentHash`): memory holds no list
+of files, whatever the zoo's size."""
 
 from __future__ import annotations
 
@@ -32,17 +35,28 @@ def relative(path: Path, root: Path) -> str:
         return Path(path).resolve().as_posix()
 
 
-def content_sha256(file_hashes: dict[str, str]) -> str:
-    lines = "".join(f"{digest}  {name}\n" for name, digest in sorted(file_hashes.items()))
-    return hashlib.sha256(lines.encode()).hexdigest()
+class ContentHash:
+    """The running content hash: ``add`` each file read, in reading order."""
+
+    def __init__(self):
+        self._sha256 = hashlib.sha256()
+        self.files = 0
+
+    def add(self, name: str, digest: str) -> None:
+        """One file: its path relative to the source and the SHA-256 of its bytes."""
+        self._sha256.update(f"{digest}  {name}\n".encode())
+        self.files += 1
+
+    def hexdigest(self) -> str:
+        return self._sha256.hexdigest()
 
 
-def provenance(fmt: str, path, file_hashes: dict[str, str]) -> dict:
+def provenance(fmt: str, path, content: ContentHash) -> dict:
     return {
         "format": fmt,
         "path": str(path),
-        "content_sha256": content_sha256(file_hashes),
-        "files": len(file_hashes),
+        "content_sha256": content.hexdigest(),
+        "files": content.files,
         "importer": f"weightzoo {__version__}",
         "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hdf5 import METRICS, checkpoint_name
+from .provenance import ContentHash
 
 
 @dataclass
@@ -34,8 +35,8 @@ class TrialRecord:
 class SourcePlan:
     """A source read as far as it can be without its weights: its format and path, the
     epochs of its metrics, the setting names, the trial count, and ``trials()`` which
-    loads the trials one at a time. ``file_hashes`` fills as the weights are read
-    (relative path -> sha256); ``hash_extra`` hashes files the readers do not load."""
+    loads the trials one at a time. ``content`` takes each file's hash as the weights are
+    read; ``metadata_files`` are hashed into it after the trials."""
 
     fmt: str
     path: str
@@ -45,8 +46,8 @@ class SourcePlan:
     hparam_names: list[str] = field(default_factory=list)
     weight_sets: list[str] = field(default_factory=lambda: ["final"])
     accuracy_unit: str = "fraction"  # as resolved from the values or stated
-    metadata_files: list = field(default_factory=list)  # hashed up front (tables, JSON)
-    file_hashes: dict[str, str] = field(default_factory=dict)
+    metadata_files: list = field(default_factory=list)  # hashed last (tables, JSON)
+    content: ContentHash = field(default_factory=ContentHash)
 
 
 def empty_metrics(epochs: int) -> dict[str, np.ndarray]:

@@ -88,8 +88,8 @@ def import_zoo(
             n += 1
         archs = writer.finish()
         for file in source.metadata_files:
-            source.file_hashes[relative(file, path)] = file_sha256(Path(file))
-        prov = provenance(fmt, path, source.file_hashes)
+            source.content.add(relative(file, path), file_sha256(Path(file)))
+        prov = provenance(fmt, path, source.content)
         prov["accuracy_unit"] = source.accuracy_unit
         f.attrs["provenance"] = provenance_json(prov)
     seconds = time.perf_counter() - start

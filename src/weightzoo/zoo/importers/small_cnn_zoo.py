@@ -34,7 +34,7 @@ from .sources import (
     SMALL_CNN_ZOO,
     first_existing,
 )
-from .table import as_fraction, resolve_unit
+from .table import LineNames, as_fraction, resolve_unit
 
 CONFIG_PREFIX = "config."
 # the README: "trained for a total of 86 epochs" (config.epochs, when the table lacks it)
@@ -189,27 +189,31 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
     layout_file = path / SMALL_CNN_LAYOUT if (path / SMALL_CNN_LAYOUT).is_file() else None
     layout = read_layout(layout_file, matrix.shape[1])
     table = _read_metrics(metrics_file, matrix.shape[0])
-    table["_epoch"] = _epochs_of(table)
+    table["_epoch"] = _epochs_of(table).astype(np.int32)
     total = (
         int(table[f"{CONFIG_PREFIX}epochs"].max())
         if f"{CONFIG_PREFIX}epochs" in table
         else README_EPOCHS
     )
-    lines = [f"{metrics_file} line {i + 2}" for i in range(len(table))]
     accuracies = [c for c in ("test_accuracy", "train_accuracy") if c in table]
+    lines = LineNames(metrics_file, len(table))
     unit = resolve_unit(table[accuracies].to_numpy(np.float64), lines, accuracy_unit, "accuracy")
-    groups = list(table.groupby("modeldir", sort=False).indices.items())
-    epochs_seen = sorted(set(table["_epoch"]))
-    weight_sets = weight_sets_of(epochs_seen, total)
+    models = Models.of(table)
+    weight_sets = weight_sets_of(np.unique(table["_epoch"]).tolist(), total)
     settings = [c for c in table.columns if str(c).startswith(CONFIG_PREFIX)]
-    firsts = table.iloc[[rows[0] for _, rows in groups]]
+    firsts = table[settings].iloc[models.first_rows]
     varying = [c for c in settings if firsts[c].nunique(dropna=False) > 1]
+    del firsts
     names = [c.removeprefix(CONFIG_PREFIX) for c in varying]
+    # each model's settings from its first checkpoint (by step); then only what the
+    # trials read is kept: a row's epoch and metrics
+    trial_settings = table[varying].iloc[models.starts_in_step_order()].reset_index(drop=True)
+    table = table[["_epoch", *(c for c in METRIC_COLUMNS.values() if c in table)]]
     source = SourcePlan(
         fmt=SMALL_CNN_ZOO,
         path=str(path),
         epochs=total,
-        n_trials=len(groups),
+        n_trials=len(models),
         trials=lambda: iter(()),
         hparam_names=names,
         weight_sets=weight_sets,
@@ -217,14 +221,21 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
         metadata_files=[f for f in (metrics_file, layout_file) if f is not None],
     )
 
+    def settings_of(g: int) -> dict:
+        return {n: _scalar(trial_settings[c].iat[g]) for n, c in zip(names, varying, strict=True)}
+
     def trials() -> Iterator[TrialRecord]:
-        for model, rows in groups:
-            rows = sorted(rows, key=lambda r: table["step"].iat[r])
+        with MatrixRows(weights_file, matrix) as rows_of_matrix:
+            yield from trials_of(rows_of_matrix)
+
+    def trials_of(matrix: MatrixRows) -> Iterator[TrialRecord]:
+        for g in range(len(models)):
+            rows = models.rows(g)
             metrics = empty_metrics(total)
             weights = {}
             for r in rows:
                 epoch = int(table["_epoch"].iat[r])
-                state = to_state_dict(np.asarray(matrix[r]), layout)
+                state = to_state_dict(matrix[r], layout)
                 if epoch == 0:
                     weights["initial"] = state
                     continue
@@ -234,18 +245,83 @@ def plan(path: Path, accuracy_unit: str | None = None) -> SourcePlan:
                     if column in table:
                         value = float(table[column].iat[r])
                         metrics[m][epoch - 1] = as_fraction(value, unit) if "acc" in m else value
-            weights["final"] = to_state_dict(np.asarray(matrix[rows[-1]]), layout)
-            first = table.iloc[rows[0]]
+            weights["final"] = to_state_dict(matrix[rows[-1]], layout)
             yield TrialRecord(
-                where=f"{metrics_file} model {model}",
+                where=f"{metrics_file} model {models.names[g]}",
                 weights=weights,
                 metrics=metrics,
-                hparams={n: _scalar(first[c]) for n, c in zip(names, varying, strict=True)},
+                hparams=settings_of(g),
             )
-        source.file_hashes[relative(weights_file, path)] = file_sha256(weights_file)
+        source.content.add(relative(weights_file, path), file_sha256(weights_file))
 
     source.trials = trials
     return source
+
+
+class Models:
+    """The table's models (``modeldir``, in order of first appearance) and their rows in
+    step order, as a few integers a row: one permutation of the rows and where each
+    model's rows start in it, not an index array a model."""
+
+    def __init__(self, names, first_rows: np.ndarray, order: np.ndarray, starts: np.ndarray):
+        self.names = names  # [models] as the table writes them
+        self.first_rows = first_rows  # [models] each one's first row in the table
+        self.order = order  # [rows] the rows by model, then step (stable)
+        self.starts = starts  # [models + 1] where each model's rows start in ``order``
+
+    @classmethod
+    def of(cls, table: pd.DataFrame) -> Models:
+        codes, names = pd.factorize(table["modeldir"], sort=False)
+        steps = table["step"].to_numpy()
+        order = np.lexsort((steps, codes))
+        order = order[codes[order] >= 0]  # a row without a model folder is no model's
+        counts = np.bincount(codes[order], minlength=len(names))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        first_rows = np.full(len(names), len(codes), dtype=np.int64)
+        np.minimum.at(first_rows, codes[order], order)
+        return cls(names, first_rows, order, starts)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def rows(self, g: int) -> np.ndarray:
+        """Model ``g``'s rows, by step."""
+        return self.order[self.starts[g] : self.starts[g + 1]]
+
+    def starts_in_step_order(self) -> np.ndarray:
+        """Each model's row of the smallest step."""
+        return self.order[self.starts[:-1]]
+
+
+class MatrixRows:
+    """The rows of a 2-D ``.npy`` matrix, read one at a time with plain file reads.
+
+    A memory map would do it too, but every page it reads stays mapped and counts in the
+    import's resident memory until the kernel reclaims it: gigabytes for a full Small CNN
+    Zoo, whose trials are read once. ``matrix`` is the file opened with ``mmap_mode="r"``,
+    which gives its shape, dtype and where its data starts; a matrix stored in Fortran
+    order (a row is not contiguous in the file) is read through it."""
+
+    def __init__(self, path: Path, matrix: np.memmap):
+        self.path = path
+        self.dtype = matrix.dtype
+        self.offset = matrix.offset
+        self.row_bytes = matrix.shape[1] * matrix.dtype.itemsize
+        self.fortran = matrix if not matrix.flags.c_contiguous else None
+        self.file = None
+
+    def __enter__(self) -> MatrixRows:
+        self.file = open(self.path, "rb")  # noqa: SIM115 (closed by __exit__)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        if self.fortran is not None:
+            return np.array(self.fortran[row])
+        self.file.seek(self.offset + row * self.row_bytes)
+        return np.frombuffer(self.file.read(self.row_bytes), dtype=self.dtype)
 
 
 def _scalar(value):

@@ -11,6 +11,7 @@ per-epoch ``<metric>_epoch_<k>``, more weight files ``initial_file`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,11 +94,83 @@ class Row:
 
 @dataclass
 class Table:
-    rows: list[Row]
+    """The CSV as columns of numbers and Arrow strings, no Python object a trial (a few
+    numbers and a file name a trial: the table of a large zoo stays small); :meth:`rows`
+    builds each trial's :class:`Row` as it is read."""
+
+    csv: Path
+    files: dict[str, pd.api.extensions.ExtensionArray]  # weight set -> [N] file names
+    metrics: dict[str, np.ndarray]  # name -> [N, E], accuracies as fractions (given ones)
+    labels: pd.api.extensions.ExtensionArray | None  # [N] str, NaN where none
+    ids: np.ndarray | None
+    seeds: np.ndarray | None
+    diverged: np.ndarray | None
+    diverged_epoch: np.ndarray | None
+    hparams: dict[str, np.ndarray | pd.api.extensions.ExtensionArray]
     epochs: int
-    weight_sets: list[str]
-    hparam_names: list[str]
     accuracy_unit: str
+
+    @property
+    def weight_sets(self) -> list[str]:
+        return list(self.files)
+
+    @property
+    def hparam_names(self) -> list[str]:
+        return list(self.hparams)
+
+    def __len__(self) -> int:
+        return len(self.files["final"])
+
+    def order(self) -> np.ndarray:
+        """The rows in trial-id order when the CSV gives ids (a zoo holds each
+        architecture's trials in id order), else in CSV order."""
+        if self.ids is None:
+            return np.arange(len(self))
+        return np.argsort(self.ids, kind="stable")
+
+    def rows(self) -> Iterator[Row]:
+        for i in self.order():
+            yield self.row(int(i))
+
+    def row(self, i: int) -> Row:
+        def cell(values, default=None):
+            return default if values is None else values[i]
+
+        epoch = cell(self.diverged_epoch)
+        label = cell(self.labels)
+        return Row(
+            where=_line(self.csv, i),
+            files={which: self._file(which, i) for which in self.files},
+            metrics={m: self._metric(m, i) for m in METRICS},
+            label=None if pd.isna(label) else label,
+            trial_id=None if self.ids is None else int(self.ids[i]),
+            seed=int(cell(self.seeds, -1)),
+            diverged=bool(cell(self.diverged, False)),
+            diverged_epoch=None if epoch is None else int(epoch),
+            hparams={k: v[i] for k, v in self.hparams.items()},
+        )
+
+    def _file(self, which: str, i: int) -> Path:
+        return self.csv.parent / self.files[which][i]
+
+    def _metric(self, m: str, i: int) -> np.ndarray:
+        if m not in self.metrics:  # no column gives it
+            return np.full(self.epochs, np.nan)
+        return self.metrics[m][i]
+
+
+class LineNames:
+    """``names[i]``: how errors name row ``i`` of the CSV (``<csv> line <i + 2>``), made
+    when asked for rather than held for every row."""
+
+    def __init__(self, csv: Path, rows: int):
+        self.csv, self.rows = csv, rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, i) -> str:
+        return _line(self.csv, int(i))
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -194,6 +267,8 @@ def _identity(df, csv, column, kind):
     if column not in df.columns:
         return None
     series = df[column]
+    if kind == "int" and pd.api.types.is_integer_dtype(series):
+        return series.to_numpy(dtype=np.int64)  # as written: seeds use all 64 bits
     if kind == "int":
         values = _numbers(series, csv, column)
         bad = np.isnan(values) | (values != np.round(values))
@@ -209,7 +284,7 @@ def _identity(df, csv, column, kind):
             i = int(np.argmax(unknown.to_numpy()))
             raise ZooImportError(f"{_line(csv, i)}: {column} {series.iat[i]!r} is not true/false")
         return text.map(lambda t: truth.get(t, False)).to_numpy(dtype=bool)
-    return [None if pd.isna(v) else str(v) for v in series]
+    return series.astype(str).where(series.notna()).array
 
 
 def _hparams(df: pd.DataFrame, used: set) -> dict[str, np.ndarray]:
@@ -223,25 +298,33 @@ def _hparams(df: pd.DataFrame, used: set) -> dict[str, np.ndarray]:
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             out[name] = series.to_numpy()
         else:
-            out[name] = series.fillna("").astype(str).to_numpy()
+            out[name] = series.fillna("").astype(str).array
     return out
 
 
-def _check_unique_ids(ids, labels, csv: Path) -> None:
-    seen: dict = {}
-    for i, key in enumerate(zip(labels, ids, strict=True)):
-        if key in seen:
-            label = f" of architecture {key[0]}" if key[0] is not None else ""
-            raise ZooImportError(
-                f"{_line(csv, i)}: trial_id {key[1]}{label} is also on line {seen[key] + 2}; "
-                "trial ids must be unique within an architecture"
-            )
-        seen[key] = i
+def _check_unique_ids(ids: np.ndarray, labels, csv: Path) -> None:
+    """The first row (in CSV order) whose label and trial id an earlier row has is an
+    error naming both lines; found by sorting, holding 8 bytes a row or so."""
+    codes = np.zeros(len(ids), dtype=np.int64) if labels is None else pd.factorize(labels)[0]
+    order = np.lexsort((ids, codes))  # stable: a key's rows stay in CSV order
+    repeat = (codes[order][1:] == codes[order][:-1]) & (ids[order][1:] == ids[order][:-1])
+    if not repeat.any():
+        return
+    later = order[1:][repeat]
+    k = int(np.flatnonzero(repeat)[np.argmin(later)])  # the first repeat in CSV order
+    while k > 0 and repeat[k - 1]:  # back to its key's first row
+        k -= 1
+    i, first = int(later.min()), int(order[k])
+    label = f" of architecture {labels[i]}" if labels is not None and pd.notna(labels[i]) else ""
+    raise ZooImportError(
+        f"{_line(csv, i)}: trial_id {ids[i]}{label} is also on line {first + 2}; "
+        "trial ids must be unique within an architecture"
+    )
 
 
 def read_table(csv: Path, unit: str | None) -> Table:
-    """The checkpoint folder's CSV as rows, accuracies as fractions, sorted by trial id
-    when the CSV gives them (a zoo holds each architecture's trials in id order)."""
+    """The checkpoint folder's CSV as columns, accuracies as fractions; every cell is
+    checked here, before any weight is read."""
     df = read_csv(csv)
     if df.empty:
         raise ZooImportError(f"{csv}: no rows; one row per trial")
@@ -249,46 +332,52 @@ def read_table(csv: Path, unit: str | None) -> Table:
     per_epoch, finals = _metric_columns(df, csv)
     epochs = max([1, *(max(v) for v in per_epoch.values() if v)])
     metrics = _metrics(df, csv, per_epoch, finals, epochs)
-    lines = [_line(csv, i) for i in range(len(df))]
+    lines = LineNames(csv, len(df))
     accuracy = np.concatenate([metrics[m] for m in ACCURACIES], axis=1)
     unit = resolve_unit(accuracy, lines, unit, "accuracy")
+    del accuracy
     for m in ACCURACIES:
         metrics[m] = as_fraction(metrics[m], unit)
     weight_columns = _weight_columns(df, file_column)
-    labels = _identity(df, csv, "arch", "str") or [None] * len(df)
+    labels = _identity(df, csv, "arch", "str")
     ids = _identity(df, csv, "trial_id", "int")
     seeds = _identity(df, csv, "seed", "int")
     diverged = _identity(df, csv, "diverged", "bool")
     diverged_epoch = _identity(df, csv, "diverged_epoch", "int")
     if ids is not None:
-        _check_unique_ids(ids.tolist(), labels, csv)
+        _check_unique_ids(ids, labels, csv)
     used = {*weight_columns.values(), *IDENTITY}
     used |= {c for c in finals.values() if c} | {c for v in per_epoch.values() for c in v.values()}
     hparams = _hparams(df, used)
-    folder = csv.parent
-    rows = []
-    for i in range(len(df)):
-        files = {}
-        for which, column in weight_columns.items():
-            cell = df[column].iat[i]
-            if pd.isna(cell) or not str(cell).strip():
-                raise ZooImportError(
-                    f"{lines[i]}: {column} is empty; name the trial's {which} state dict"
-                )
-            files[which] = folder / str(cell).strip()
-        rows.append(
-            Row(
-                where=lines[i],
-                files=files,
-                metrics={m: metrics[m][i] for m in METRICS},
-                label=labels[i],
-                trial_id=None if ids is None else int(ids[i]),
-                seed=-1 if seeds is None else int(seeds[i]),
-                diverged=False if diverged is None else bool(diverged[i]),
-                diverged_epoch=None if diverged_epoch is None else int(diverged_epoch[i]),
-                hparams={k: v[i] for k, v in hparams.items()},
-            )
-        )
-    if ids is not None:
-        rows.sort(key=lambda r: r.trial_id)
-    return Table(rows, epochs, list(weight_columns), list(hparams), unit)
+    files = {
+        which: _file_names(df, column, which, lines) for which, column in weight_columns.items()
+    }
+    return Table(
+        csv=csv,
+        files=files,
+        metrics={m: metrics[m] for m in given_metrics(per_epoch, finals)},
+        labels=labels,
+        ids=ids,
+        seeds=seeds,
+        diverged=diverged,
+        diverged_epoch=diverged_epoch,
+        hparams=hparams,
+        epochs=epochs,
+        accuracy_unit=unit,
+    )
+
+
+def given_metrics(per_epoch: dict, finals: dict) -> list[str]:
+    """The metrics some column gives (the others are NaN for every trial)."""
+    return [m for m in METRICS if per_epoch[m] or finals[m] is not None]
+
+
+def _file_names(df: pd.DataFrame, column: str, which: str, lines: LineNames):
+    """A file column's names, stripped, as Arrow strings; an empty cell is an error
+    naming its row."""
+    names = df[column].astype(str).str.strip()
+    empty = (df[column].isna() | (names == "")).to_numpy()
+    if empty.any():
+        i = int(np.argmax(empty))
+        raise ZooImportError(f"{lines[i]}: {column} is empty; name the trial's {which} state dict")
+    return names.array

@@ -3,8 +3,10 @@
 Each architecture (a shape signature of the state dict, or the source's architecture
 label) becomes ``/archs/<name>/`` of ``docs/hdf5.md`` with ``arch`` =
 ``{"label", "parameters"}`` (the generic family, weightzoo.train.shapes). Weights are
-appended to resizable datasets a chunk at a time; per-trial scalars (ids, seeds,
-accuracies, settings: a few bytes each) are kept until the end and written then.
+appended to resizable datasets a chunk at a time, and so are the per-trial ids, seeds,
+divergence and metrics: memory holds one chunk of trials whatever the zoo's size. Only the
+training settings are kept to the end, where their type (integer, real or name) and the
+setting ids are known, as compact arrays of 9 bytes a setting and trial (:mod:`.settings`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from ..columns import SETTING_ID
 from ..hdf5 import COMPRESSION, METRICS, TRIAL_FIELDS, ArchTrials, _write_hparams
 from .errors import ZooImportError
 from .records import TrialRecord
+from .settings import SettingColumn, settings_as_stored
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,9 @@ def generic_arch_name(arch: dict) -> str:
     return get_shapes(MODEL).arch_name(arch)
 
 
+SCALAR_CHUNK_ROWS = 4096  # HDF5 chunk of a per-trial dataset (ids, metrics)
+
+
 @dataclass
 class _Arch:
     name: str
@@ -41,17 +46,28 @@ class _Arch:
     first_where: str
     group: h5py.Group
     buffered: list[dict[str, dict[str, np.ndarray]]] = field(default_factory=list)
+    pending: list[dict[str, object]] = field(default_factory=list)  # the chunk's scalars
     written: int = 0
-    trial_id: list[int] = field(default_factory=list)
-    seed: list[int] = field(default_factory=list)
-    diverged: list[bool] = field(default_factory=list)
-    diverged_epoch: list[int] = field(default_factory=list)
-    metrics: dict[str, list[np.ndarray]] = field(default_factory=lambda: {m: [] for m in METRICS})
-    hparams: dict[str, list] = field(default_factory=dict)
+    last_id: int | None = None
+    last_where: str = ""
+    hparams: dict[str, SettingColumn] = field(default_factory=dict)
 
     @property
     def keys(self) -> list[str]:
         return [name for name, _ in self.parameters]
+
+    @property
+    def trials(self) -> int:
+        return self.written + len(self.buffered)
+
+
+# per-trial datasets appended a chunk at a time: path -> dtype
+TRIAL_DATASETS = {
+    "trials/trial_id": np.int64,
+    "trials/seed": np.int64,
+    "trials/diverged": bool,
+    "trials/diverged_epoch": np.int32,
+}
 
 
 class ZooWriter:
@@ -142,6 +158,7 @@ class ZooWriter:
             group.attrs["settings"] = json.dumps({})
             arch = _Arch(name, rec.label, parameters, rec.where, group)
             self._create_datasets(arch)
+            self._create_trial_datasets(arch)
             self.archs[name] = arch
             self.by_signature[key] = name
             return arch
@@ -183,29 +200,63 @@ class ZooWriter:
                     **COMPRESSION,
                 )
 
+    def _create_trial_datasets(self, arch: _Arch) -> None:
+        """The per-trial datasets, empty and resizable: ``flush`` appends each chunk."""
+        rows = SCALAR_CHUNK_ROWS
+        for path, dtype in TRIAL_DATASETS.items():
+            arch.group.create_dataset(path, (0,), maxshape=(None,), dtype=dtype, chunks=(rows,))
+        for m in METRICS:
+            arch.group.create_dataset(
+                f"metrics/{m}",
+                shape=(0, self.epochs),
+                maxshape=(None, self.epochs),
+                dtype=np.float32,
+                chunks=(max(1, rows // self.epochs), self.epochs),
+                **COMPRESSION,
+            )
+
     def _record_scalars(self, rec: TrialRecord, arch: _Arch, final: dict) -> None:
-        trial_id = rec.trial_id if rec.trial_id is not None else len(arch.trial_id)
-        arch.trial_id.append(trial_id)
-        arch.seed.append(int(rec.seed))
+        trial_id = rec.trial_id if rec.trial_id is not None else arch.trials
+        self._check_increasing_id(rec, arch, trial_id)
         nonfinite = any(not np.isfinite(a).all() for a in final.values())
         diverged = bool(rec.diverged or nonfinite)
-        arch.diverged.append(diverged)
-        test = np.asarray(rec.metrics.get("test_acc", np.full(self.epochs, np.nan)))
-        if rec.diverged_epoch is not None:
-            epoch = rec.diverged_epoch
-        elif diverged:
-            nan = np.flatnonzero(np.isnan(test))
-            epoch = int(nan[0]) if len(nan) else self.epochs - 1
-        else:
-            epoch = -1
-        arch.diverged_epoch.append(epoch)
+        scalars: dict[str, object] = {
+            "trials/trial_id": trial_id,
+            "trials/seed": int(rec.seed),
+            "trials/diverged": diverged,
+            "trials/diverged_epoch": self._diverged_epoch(rec, diverged),
+        }
         for m in METRICS:
             values = np.full(self.epochs, np.nan)
             given = np.asarray(rec.metrics.get(m, values), dtype=np.float64)
             values[: len(given)] = given[: self.epochs]
-            arch.metrics[m].append(values)
+            scalars[f"metrics/{m}"] = values
+        arch.pending.append(scalars)
         for name in self.hparam_names:
-            arch.hparams.setdefault(name, []).append(rec.hparams.get(name))
+            arch.hparams.setdefault(name, SettingColumn()).append(rec.hparams.get(name))
+
+    def _diverged_epoch(self, rec: TrialRecord, diverged: bool) -> int:
+        """The source's, else the first epoch whose test accuracy is NaN (the last epoch
+        when none is) for a diverged trial, -1 for the others."""
+        if rec.diverged_epoch is not None:
+            return rec.diverged_epoch
+        if not diverged:
+            return -1
+        test = np.asarray(rec.metrics.get("test_acc", np.full(self.epochs, np.nan)))
+        nan = np.flatnonzero(np.isnan(test))
+        return int(nan[0]) if len(nan) else self.epochs - 1
+
+    @staticmethod
+    def _check_increasing_id(rec: TrialRecord, arch: _Arch, trial_id: int) -> None:
+        """Trials arrive in id order (a zoo holds them sorted): an id that does not grow is
+        a duplicate or out of order, refused before anything is kept."""
+        if arch.last_id is not None and trial_id <= arch.last_id:
+            raise ZooImportError(
+                f"{rec.where}: trial_id {trial_id} of architecture {arch.name} comes after "
+                f"trial_id {arch.last_id} ({arch.last_where}); trial ids must be unique "
+                "within an architecture and the trials given in id order"
+            )
+        arch.last_id, arch.last_where = trial_id, rec.where
 
     # ----------------------------------------------------------------- chunks
     def flush(self) -> None:
@@ -219,65 +270,38 @@ class ZooWriter:
                     ds = arch.group[f"weights/{which}/{name}"]
                     ds.resize(arch.written + n, axis=0)
                     ds[arch.written :] = np.stack([t[which][name] for t in arch.buffered])
+            self._append_scalars(arch, n)
             arch.written += n
             arch.buffered = []
         self.buffered = 0
 
+    @staticmethod
+    def _append_scalars(arch: _Arch, n: int) -> None:
+        """Append the chunk's ids, seeds, divergence and metrics, and forget them."""
+        for path in arch.pending[0]:
+            ds = arch.group[path]
+            ds.resize(arch.written + n, axis=0)
+            ds[arch.written :] = np.asarray([t[path] for t in arch.pending], dtype=ds.dtype)
+        arch.pending = []
+
     # ----------------------------------------------------------------- the end
     def finish(self) -> list[str]:
-        """Write what was kept per trial; returns the architectures' names."""
+        """Write the last chunk and the settings; returns the architectures' names."""
         self.flush()
         if not self.archs:
             raise ZooImportError("the source holds no trials")
         for arch in self.archs.values():
-            self._write_scalars(arch)
+            self._write_settings(arch)
         if self.missing_sets:
             log.warning(
                 "%d weight sets missing from their trials were stored as NaN", self.missing_sets
             )
         return list(self.archs)
 
-    def _write_scalars(self, arch: _Arch) -> None:
-        g = arch.group
-        ids = np.asarray(arch.trial_id, dtype=np.int64)
-        if np.any(np.diff(ids) <= 0):
-            dup = sorted({int(i) for i in ids if (ids == i).sum() > 1})
-            raise ZooImportError(
-                f"architecture {arch.name}: trial ids {dup or 'out of order'}; trial ids must "
-                "be unique within an architecture"
-            )
-        g.create_dataset("trials/trial_id", data=ids)
-        g.create_dataset("trials/seed", data=np.asarray(arch.seed, dtype=np.int64))
-        g.create_dataset("trials/diverged", data=np.asarray(arch.diverged, dtype=bool))
-        g.create_dataset(
-            "trials/diverged_epoch", data=np.asarray(arch.diverged_epoch, dtype=np.int32)
-        )
-        for m in METRICS:
-            values = np.stack(arch.metrics[m]).astype(np.float32)
-            g.create_dataset(f"metrics/{m}", data=values, **COMPRESSION)
-        hparams = _settings(arch.hparams)
+    def _write_settings(self, arch: _Arch) -> None:
+        hparams = settings_as_stored(arch.hparams)
         if hparams:
             empty = {k: np.empty(0) for k in TRIAL_FIELDS}
-            trials = {**empty, "trial_id": ids}
+            trials = {**empty, "trial_id": arch.group["trials/trial_id"][()]}
             view = ArchTrials(arch.name, {}, trials, {}, {}, {}, hparams=hparams)
-            _write_hparams(g, view)
-
-
-def _settings(hparams: dict[str, list]) -> dict[str, np.ndarray]:
-    """The trials' settings as stored, with ``setting_id``: given, or the index of the
-    distinct combination in order of appearance (last, as the trainer writes it)."""
-    if not hparams:
-        return {}
-    out = {}
-    for name, values in hparams.items():
-        if any(isinstance(v, str) for v in values):  # names (a missing one is "")
-            out[name] = np.asarray(["" if v is None else str(v) for v in values], dtype=str)
-        else:
-            out[name] = np.asarray([np.nan if v is None else v for v in values])
-    if SETTING_ID in out:
-        out[SETTING_ID] = out[SETTING_ID].astype(np.int64)
-    else:
-        combos = list(zip(*(map(str, v) for v in out.values()), strict=True))
-        first: dict = {}
-        out[SETTING_ID] = np.asarray([first.setdefault(c, len(first)) for c in combos])
-    return out
+            _write_hparams(arch.group, view)
