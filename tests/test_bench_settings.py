@@ -61,7 +61,7 @@ def test_quick_run_times_every_setting_on_its_own_optimizer_path(bench_settings,
     assert "| where | (1) | (2a) | (2) | (3) | (4) | (5) |" in out
     profile = out[out.index("Profile of") :]
     assert "| optim.py PerTrialOptimizer.step: aten::mul_ | 0.00 | " in profile  # not in (1)
-    assert "| dropout.py TrialDropout._mask: aten::uniform_ | 0.00 | 0.00 | 0.00 | " in profile
+    assert "| dropout.py TrialDropout._draw_uniforms: aten::uniform_ | 0.00 | 0.00 | 0.00 | " in profile
     assert "| backward: " in profile
 
 
