@@ -11,11 +11,15 @@ every trial with its own learning rate, weight decay, init std and dropout rate.
   drawn per trial, each from the trial's own generator (``weightzoo.train.dropout
   .TrialDropout``: a trial's masks must not depend on its ensemble). The base of (3); its
   own ratio over (1) is what dropout itself costs.
-* (2a) ``lr``: per-trial lr and init std, no decay: ``PerTrialOptimizer`` (torch's optimizer
-  at lr 1 on scratch tensors, then a per-trial multiply).
+* (2a) ``lr``: per-trial lr and init std, no decay: the trainer's per-trial step
+  (``weightzoo.train.optim.make_trial_optimizer``: ``TrialSliceOptimizer``, torch's fused
+  kernel once per trial, for trials of at least 32,768 parameters; else
+  ``PerTrialOptimizer``, torch's optimizer at lr 1 on scratch tensors, then a per-trial
+  multiply).
 * (2) ``lr-wd``: (2a) with per-trial weight decay (``g + wd·p`` before the step).
 * (2i) ``lr-wd-fixed-init``: (2) with the init std shared at 0.1: the per-step machinery
-  without the numbers a tiny init std leads to (denormal floats, see ``--flush-denormal``).
+  without the numbers a tiny init std leads to (``--flush-denormal`` tells whether denormal
+  floats among them cost anything).
 * (3) ``lr-wd-dropout``: (2) with a per-trial dropout rate, over (1d): what varying the
   settings per trial costs when both train with dropout.
 * (4) ``sgd`` and (5) ``rmsprop``: (2) with SGD (momentum 0.9) or RMSprop.
