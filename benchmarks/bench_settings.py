@@ -6,12 +6,22 @@ every trial with its own learning rate, weight decay, init std and dropout rate.
 
 * (1) ``shared``: one lr (1e-3), no weight decay, no dropout, init N(0, 0.1²): the trainer's
   fast path, one block-aligned fused Adam (``weightzoo.train.optim.make_adam``). The base of
-  every ratio.
-* (2a) ``lr``: per-trial lr and init std, no decay: ``PerTrialOptimizer`` (torch's optimizer
-  at lr 1 on scratch tensors, then a per-trial multiply).
+  every row without dropout.
+* (1d) ``shared-dropout``: (1) with every trial at the same dropout rate 0.35, its masks still
+  drawn per trial, each from the trial's own generator (``weightzoo.train.dropout
+  .TrialDropout``: a trial's masks must not depend on its ensemble). The base of (3); its
+  own ratio over (1) is what dropout itself costs.
+* (2a) ``lr``: per-trial lr and init std, no decay: the trainer's per-trial step
+  (``weightzoo.train.optim.make_trial_optimizer``: ``TrialSliceOptimizer``, torch's fused
+  kernel once per trial, for trials of at least 32,768 parameters; else
+  ``PerTrialOptimizer``, torch's optimizer at lr 1 on scratch tensors, then a per-trial
+  multiply).
 * (2) ``lr-wd``: (2a) with per-trial weight decay (``g + wd·p`` before the step).
-* (3) ``lr-wd-dropout``: (2) with per-trial dropout (``weightzoo.train.dropout.TrialDropout``:
-  one mask draw per trial per dropout site, each from the trial's own generator).
+* (2i) ``lr-wd-fixed-init``: (2) with the init std shared at 0.1: the per-step machinery
+  without the numbers a tiny init std leads to (``--flush-denormal`` tells whether denormal
+  floats among them cost anything).
+* (3) ``lr-wd-dropout``: (2) with a per-trial dropout rate, over (1d): what varying the
+  settings per trial costs when both train with dropout.
 * (4) ``sgd`` and (5) ``rmsprop``: (2) with SGD (momentum 0.9) or RMSprop.
 
 The per-trial values are drawn by the trainer's own sampler (``weightzoo.train.variation
@@ -24,9 +34,12 @@ depend on the images). One timed call is one epoch of ``--steps`` steps
 Every method of every net is timed once per round, interleaved (round 0 is a warm-up and
 is not reported), so that drift and neighbours hit them alike; ratios are formed within a
 round and the table shows medians over ``--repeats`` rounds. Below it: each setting's rate
-over (1) at every ensemble size with the rounds' spread, the target's verdict at 100 trials
-(per-trial settings cost at most 10 %: ratio ≥ 0.9), page faults per step, and with
-``--profile`` where one call of each setting spends its time.
+over its base at every ensemble size with the rounds' spread (and (3)'s over (1) as well),
+the target's verdict at 100 trials for the per-trial settings (per-trial settings cost at
+most 10 %: ratio ≥ 0.9), page faults per step, and with ``--profile`` where one call of each
+setting spends its time. ``--flush-denormal`` times everything with denormal floats flushed
+to zero, to tell what the drawn values' numerics cost from what the per-trial machinery
+costs.
 
 Run ``python benchmarks/bench_settings.py --help``; ``benchmarks/README.md`` explains the table.
 """
@@ -95,6 +108,10 @@ DROPOUT = {"uniform": [0.0, 0.7]}
 PER_TRIAL_LR = {"lr": LR, "init_std": INIT_STD}
 LR_WD = {**PER_TRIAL_LR, "weight_decay": WEIGHT_DECAY}
 LR_WD_DROPOUT = {**LR_WD, "dropout": DROPOUT}
+LR_WD_FIXED_INIT = {"lr": LR, "weight_decay": WEIGHT_DECAY}  # init std shared (0.1)
+SHARED_DROPOUT = {"dropout": 0.35}  # one rate for every trial, the middle of DROPOUT
+
+BASE = "shared"  # the base of the rows without dropout, and always timed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,21 +120,37 @@ class Setting:
     tag: str  # its number in the table and the profile's columns
     label: str
     optimizer: str
-    varied: Mapping  # setting -> distribution; the rest keep the shared values
+    # setting -> distribution (varies per trial) or one value for every trial; the rest
+    # keep the shared values
+    varied: Mapping
+    base: str = BASE  # the --settings name of the setting its ratio is over
+
+    @property
+    def per_trial(self) -> bool:
+        """Whether some setting varies per trial (the target is about those rows)."""
+        return any(isinstance(v, Mapping) for v in self.varied.values())
 
 
 SETTINGS = {
     s.key: s
     for s in (
         Setting("shared", "(1)", "shared: Adam, one lr, no decay, no dropout", "adam", {}),
+        Setting("shared-dropout", "(1d)", "(1) + one dropout rate (0.35)", "adam", SHARED_DROPOUT),
         Setting("lr", "(2a)", "per-trial lr (Adam), no decay", "adam", PER_TRIAL_LR),
         Setting("lr-wd", "(2)", "per-trial lr + decay (Adam)", "adam", LR_WD),
-        Setting("lr-wd-dropout", "(3)", "(2) + per-trial dropout", "adam", LR_WD_DROPOUT),
+        Setting("lr-wd-fixed-init", "(2i)", "(2), init std shared (0.1)", "adam", LR_WD_FIXED_INIT),
+        Setting(
+            "lr-wd-dropout",
+            "(3)",
+            "(2) + per-trial dropout",
+            "adam",
+            LR_WD_DROPOUT,
+            base="shared-dropout",
+        ),
         Setting("sgd", "(4)", "SGD momentum, per-trial lr + decay", "sgd_momentum", LR_WD),
         Setting("rmsprop", "(5)", "RMSprop, per-trial lr + decay", "rmsprop", LR_WD),
     )
 }
-BASE = "shared"
 
 
 @dataclasses.dataclass
@@ -184,17 +217,25 @@ class Row:
     trials: int
     steps_per_s: float
     trial_steps_per_s: float
-    x_shared: float  # over (1) of the same net and ensemble size, same round
+    base: str  # the tag of the setting x_base is over
+    x_base: float  # over the base of the same net and ensemble size, same round
     faults_per_step: float
 
 
-def base_of(t: Timed, timed: Sequence[Timed]) -> Timed:
-    """The shared setting's entry of ``t``'s net and ensemble size."""
+def entry_of(t: Timed, timed: Sequence[Timed], setting: str) -> Timed:
+    """Setting ``setting``'s entry of ``t``'s net and ensemble size."""
     return next(
         b
         for b in timed
-        if b.net.key == t.net.key and b.method.trials == t.method.trials and b.setting.key == BASE
+        if b.net.key == t.net.key
+        and b.method.trials == t.method.trials
+        and b.setting.key == setting
     )
+
+
+def base_of(t: Timed, timed: Sequence[Timed]) -> Timed:
+    """The entry of ``t``'s base setting at ``t``'s net and ensemble size."""
+    return entry_of(t, timed, t.setting.base)
 
 
 def summarize(timed: Sequence[Timed]) -> list[Row]:
@@ -210,6 +251,7 @@ def summarize(timed: Sequence[Timed]) -> list[Row]:
                 m.trials,
                 statistics.median(rates),
                 m.trials * statistics.median(rates),
+                SETTINGS[t.setting.base].tag,
                 statistics.median(round_ratios(m, base_of(t, timed).method)),
                 statistics.median([f / m.steps for f in m.faults]),
             )
@@ -219,9 +261,9 @@ def summarize(timed: Sequence[Timed]) -> list[Row]:
 
 def markdown_table(rows: Sequence[Row]) -> str:
     lines = [
-        "| net | setting | optimizer step | trials | steps/s | trial-steps/s | × (1) "
+        "| net | setting | optimizer step | trials | steps/s | trial-steps/s | base | × base "
         "| page faults/step |",
-        "|---|---|---|--:|--:|--:|--:|--:|",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         cells = [
@@ -231,26 +273,43 @@ def markdown_table(rows: Sequence[Row]) -> str:
             str(r.trials),
             f"{r.steps_per_s:,.2f}",
             f"{r.trial_steps_per_s:,.0f}",
-            f"{r.x_shared:.2f}",
+            r.base,
+            f"{r.x_base:.2f}",
             f"{r.faults_per_step:,.0f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def ratio_text(ratios: Sequence[float]) -> str:
+    """``0.95× (rounds 0.80–1.00)``: the median over rounds and their range."""
+    return f"{statistics.median(ratios):.2f}× (rounds {min(ratios):.2f}–{max(ratios):.2f})"
+
+
 def ratio_lines(timed: Sequence[Timed]) -> list[str]:
-    """Each setting over (1) of the same net and size: median and the rounds' range, and at
-    100 trials the target's verdict."""
+    """Each setting over its base of the same net and size: median and the rounds' range,
+    and for the per-trial settings at 100 trials the target's verdict. A row over another
+    base than (1) gets a second line over (1), which counts dropout itself too."""
     lines = []
     for t in timed:
         if t.setting.key == BASE:
             continue
-        ratios = round_ratios(t.method, base_of(t, timed).method)
-        if t.method.trials == TARGET_TRIALS:
+        base = base_of(t, timed)
+        ratios = round_ratios(t.method, base.method)
+        if not t.setting.per_trial:
+            text = f"{ratio_text(ratios)}; one setting for every trial, no verdict"
+        elif t.method.trials == TARGET_TRIALS:
             text = ratio_verdict(ratios, TARGET_RATIO)
         else:
-            text = f"{statistics.median(ratios):.2f}× (rounds {min(ratios):.2f}–{max(ratios):.2f})"
-        lines.append(f"- {t.method.label} / (1) = {text}")
+            text = ratio_text(ratios)
+        lines.append(f"- {t.method.label} / {base.setting.tag} = {text}")
+        if t.setting.base != BASE:
+            shared = entry_of(t, timed, BASE)
+            with_dropout = ratio_text(round_ratios(t.method, shared.method))
+            lines.append(
+                f"  - over {shared.setting.tag} too, with what dropout itself costs: "
+                f"{t.method.label} / {shared.setting.tag} = {with_dropout}, no verdict"
+            )
     return lines
 
 
@@ -387,7 +446,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         nargs="+",
         choices=list(SETTINGS),
         default=list(SETTINGS),
-        help=f"the settings to time ({BASE}, the base of every ratio, is always timed)",
+        help=f"the settings to time ({BASE} and each one's base are always timed too)",
     )
     p.add_argument("--trials", type=int, nargs="+", default=[10, 100], help="ensemble sizes")
     p.add_argument(
@@ -427,6 +486,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "into one row (default 0.02)",
     )
     p.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="time with denormal floats flushed to zero (torch.set_flush_denormal(True)), "
+        "to see what the drawn values' tiny numbers cost apart from the per-trial machinery",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help="smoke test: defaults become {steps} DNN steps, {smallcnn_steps} small-CNN "
@@ -440,12 +505,37 @@ def parse_args(argv=None) -> argparse.Namespace:
         args,
         ["--steps", "--smallcnn-steps", "--repeats", "--trials", "--batch", "--profile-calls"],
     )
-    args.settings = [BASE, *(s for s in dict.fromkeys(args.settings) if s != BASE)]
+    args.settings = with_bases(args.settings)
     return args
+
+
+def with_bases(settings: Sequence[str]) -> list[str]:
+    """``settings`` once each, after (1) and the bases they are measured against."""
+    bases = dict.fromkeys([BASE, *(SETTINGS[s].base for s in settings)])
+    return [*bases, *(s for s in dict.fromkeys(settings) if s not in bases)]
+
+
+def flush_denormal_line(requested: bool) -> str:
+    """Whether denormals were flushed to zero during the timing (the machine lines)."""
+    if not requested:
+        return "- denormal floats: kept (IEEE; --flush-denormal flushes them to zero)"
+    if torch.set_flush_denormal(True):
+        return "- denormal floats: flushed to zero (--flush-denormal)"
+    return "- denormal floats: kept, --flush-denormal is not supported on this CPU"
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    denormal_line = flush_denormal_line(args.flush_denormal)
+    try:
+        report(args, denormal_line)
+    finally:
+        torch.set_flush_denormal(False)  # torch's default, for whatever runs next
+
+
+def report(args: argparse.Namespace, denormal_line: str) -> None:
+    """Build, time and print the table, the ratio lines, the machine and (``--profile``)
+    where the time goes."""
     device = setup_device(args)
     timed, source = build(args, device)
     run_rounds([t.method for t in timed], args.repeats, device)
@@ -454,14 +544,17 @@ def main(argv=None) -> None:
     steps = ", ".join(f"{NETS[n].label} {getattr(args, NETS[n].steps_option)}" for n in args.nets)
     lines = [
         f"- medians over {args.repeats} timed round(s) after a warm-up round; steps per call "
-        f"(one epoch): {steps}; batch {args.batch}; × (1) = over (1) of the same net and "
-        "ensemble size in the same round",
+        f"(one epoch): {steps}; batch {args.batch}; × base = over the row's base "
+        "setting of the same net and ensemble size in the same round: (1d) for (3), (1) for "
+        "the others",
         "- per-trial values drawn from config/small-cnn-zoo.yaml's distributions "
-        "(lr, init std, weight decay log-uniform, dropout uniform 0–0.7)",
+        "(lr, init std, weight decay log-uniform, dropout uniform 0–0.7); shared: lr 1e-3, "
+        "no decay, init std 0.1, dropout 0 ((1d): 0.35)",
         f"- target: per-trial settings cost ≤ {100 * (1 - TARGET_RATIO):.0f} % at "
-        f"{TARGET_TRIALS} trials (rate ≥ {TARGET_RATIO:g}× (1))",
+        f"{TARGET_TRIALS} trials (rate ≥ {TARGET_RATIO:g}× base; the per-trial rows only)",
         *ratio_lines(timed),
         *machine_lines(device, source),
+        denormal_line,
     ]
     if args.quick:
         lines.append("- --quick: smoke test only, the numbers are not representative")

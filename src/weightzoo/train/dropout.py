@@ -56,6 +56,11 @@ class TrialDropout:
                 )
         self.rates = rates
         self.generators = list(generators)
+        # what the stacked call needs of the rates, fixed for the dropout's life
+        self._dropping = (rates > 0).nonzero().flatten().tolist()  # trial indices
+        self._not_dropping = (rates == 0).nonzero().flatten()  # [T0] trial indices
+        self._draw_rates = rates.to(MASK_DRAW_DTYPE)  # [T]: p compared as the draws' dtype
+        self._scales = 1.0 / (1.0 - rates)  # [T] float64: a kept unit's 1/(1-p)
 
     @property
     def n_trials(self) -> int:
@@ -83,19 +88,50 @@ class TrialDropout:
         return h if mask is None else h * mask.to(h.device)
 
     def __call__(self, h: Tensor) -> Tensor:
-        """Dropout on stacked activations ``h [T, B, ...]`` -> ``[T, B, ...]``: the masks
-        drawn trial by trial, each from its own generator, then one multiply."""
+        """Dropout on stacked activations ``h [T, B, ...]`` -> ``[T, B, ...]``: the uniforms
+        drawn trial by trial into one buffer, each from its own generator, then the keep
+        test and the scaling over all trials at once, then one multiply. Trial ``t``'s
+        result is the bits of :meth:`trial` on ``h[t]``."""
         if h.shape[0] != self.n_trials:
             raise ValueError(
                 f"dropout for {self.n_trials} trials got activations of {h.shape[0]} trials"
             )
-        masks = [self._mask(t, h.shape[1:], h.dtype) for t in range(self.n_trials)]
-        if all(m is None for m in masks):
+        if not self._dropping:
             return h
-        one = torch.ones((), dtype=h.dtype)
-        full = torch.stack([one.expand(h.shape[1:]) if m is None else m for m in masks])
+        mask = self._stacked_mask(h.shape[1:], h.dtype)  # [T, B, ...]
         # x * 1.0 is x exactly, so a p = 0 trial keeps its bits beside dropping ones
-        return h * full.to(h.device)  # [T, B, ...]
+        return h * mask.to(h.device)  # [T, B, ...]
+
+    def _stacked_mask(self, shape: torch.Size, dtype: torch.dtype) -> Tensor:
+        """Every trial's scaled keep mask of ``shape`` at once, ``[T, *shape]`` on the CPU in
+        ``dtype``: row ``t`` the bits of ``_mask(t, shape, dtype)``, or all 1 for ``p = 0``."""
+        u = self._draw_uniforms(shape)  # [T, *shape] in MASK_DRAW_DTYPE
+        per_trial = (self.n_trials,) + (1,) * len(shape)
+        rates = self._draw_rates.view(per_trial)  # [T, 1, ...]
+        scales = self._scales_in(dtype).view(per_trial)  # [T, 1, ...]
+        # P(u >= p) = 1 - p for u uniform in [0, 1); a p = 0 row (u = 0) keeps everything
+        if dtype == MASK_DRAW_DTYPE:
+            return u.ge_(rates).mul_(scales)  # [T, *shape], in place
+        return (u >= rates).to(dtype).mul_(scales)  # [T, *shape]
+
+    def _draw_uniforms(self, shape: torch.Size) -> Tensor:
+        """``[T, *shape]`` uniforms in ``MASK_DRAW_DTYPE``: row ``t`` drawn from generator ``t``
+        (the numbers ``_mask`` draws) for the trials that drop; 0 for ``p = 0`` trials, whose
+        generators are left as they are."""
+        u = torch.empty((self.n_trials, *shape), dtype=MASK_DRAW_DTYPE)  # [T, *shape]
+        for t in self._dropping:
+            torch.rand(shape, generator=self.generators[t], dtype=MASK_DRAW_DTYPE, out=u[t])
+        if len(self._not_dropping):
+            u.index_fill_(0, self._not_dropping, 0.0)
+        return u
+
+    def _scales_in(self, dtype: torch.dtype) -> Tensor:
+        """``[T]`` factors ``1/(1-p)`` in ``dtype``, rounded as ``_mask``'s multiply by the
+        Python float rounds them: directly in float64, through float32 in any other dtype
+        (torch multiplies those by a scalar in float32)."""
+        if dtype == torch.float64:
+            return self._scales
+        return self._scales.to(torch.float32).to(dtype)
 
     def __repr__(self) -> str:
         return f"TrialDropout(rates={self.rates.tolist()})"

@@ -171,10 +171,12 @@ TRIAL_OPTIMIZERS = {
 
 # the optimizers torch has a fused CPU kernel for (RMSprop has none)
 SLICE_STEP_KINDS = ("adam", "sgd_momentum")
-# A TrialSliceOptimizer step costs one kernel dispatch per trial, a PerTrialOptimizer step
-# three to five extra passes over the stacked parameters; per trial, the passes cost more
-# from about this many parameters on (benchmarks/README.md, the optimizer step alone at 100
-# trials on the CPU)
+# A TrialSliceOptimizer step costs one kernel dispatch per trial (about 15 us), a
+# PerTrialOptimizer step three to five extra passes over the stacked parameters; the
+# dispatch is cheaper for the DNNs measured, 16,330 to 89,610 parameters a trial
+# (benchmarks/README.md). The two round differently, and the per-trial zoos published so
+# far (docs/reproduction: 16,330 and 4,970 parameters a trial) were trained with the
+# scratch passes: the kernel per trial starts above them, so they train to the same bits.
 SLICE_STEP_MIN_PARAMETERS = 32_768
 
 
@@ -259,7 +261,7 @@ class TrialSliceOptimizer:
 
     One kernel call per trial reads and writes each element once, where
     :class:`PerTrialOptimizer` adds passes over scratch tensors; the call costs a fixed
-    dispatch per trial, so the trainer takes this path only for trials of at least
+    dispatch per trial. The trainer takes this path for trials of at least
     :data:`SLICE_STEP_MIN_PARAMETERS` parameters (:func:`make_trial_optimizer`). The kernel
     walks each tensor in vectors and finishes its last elements in a scalar loop (see
     :class:`BlockAligned`); here each tensor is one trial's slice, so which elements take which
@@ -384,8 +386,8 @@ def make_trial_optimizer(
 
 def uses_trial_slices(params: Sequence[Tensor], kind: str) -> bool:
     """Whether :func:`make_trial_optimizer` steps these stacked parameters trial by trial
-    with torch's fused kernel: CPU, a fused kernel for ``kind``, and enough parameters per
-    trial for one call to cost less than the scratch passes."""
+    with torch's fused kernel: CPU, a fused kernel for ``kind``, and at least
+    :data:`SLICE_STEP_MIN_PARAMETERS` parameters per trial."""
     first = params[0]
     per_trial = sum(p[0].numel() for p in params)
     return (
