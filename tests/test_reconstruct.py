@@ -252,3 +252,25 @@ def test_fitting_in_groups_of_trials_gives_the_same_fits(monkeypatch):
     monkeypatch.setattr(fit, "CPU_STEP_ROWS", 128)  # groups of 2, 2 and 1 trials
     assert fit.trial_groups(targets, 64) == [slice(0, 2), slice(2, 4), slice(4, 5)]
     torch.testing.assert_close(predict(), whole, rtol=0, atol=1e-12)
+
+
+def test_a_sample_per_group_keeps_at_most_the_count_of_each_group_reproducibly():
+    from types import SimpleNamespace
+
+    from weightzoo.analysis.reconstruct.table import sample_per_group
+
+    ids = np.arange(100, 130)
+    arch = SimpleNamespace(arch_name="a", n_trials=30, trials={"trial_id": ids})
+    labels = ["high"] * 12 + ["low"] * 3 + ["mid"] * 15
+    groups = pd.DataFrame({"arch": "a", "trial_id": ids, "group": labels})
+    index = np.arange(30)
+    every = sample_per_group(index, arch, groups, ReconstructSettings())
+    np.testing.assert_array_equal(every, index)
+    settings = ReconstructSettings(trials_per_group=5)
+    kept = sample_per_group(index, arch, groups, settings)
+    counts = pd.Series(np.asarray(labels)[kept]).value_counts().to_dict()
+    assert counts == {"high": 5, "low": 3, "mid": 5}
+    assert list(kept) == sorted(kept)
+    np.testing.assert_array_equal(kept, sample_per_group(index, arch, groups, settings))
+    with pytest.raises(ValueError, match="reconstruct.trials_per_group"):
+        ReconstructSettings.from_config({"trials_per_group": -1})

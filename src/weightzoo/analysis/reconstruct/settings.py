@@ -38,6 +38,9 @@ class ReconstructSettings:
     shared_batch_rows: int = 1024  # coordinates per trial and step of the shared fit
     claim_ratio: float = 0.1  # the ratio whose error claim 9b compares
     trials_per_chunk: int = 100  # trials fitted at once: bounds the job's memory
+    # at most this many trials per architecture and accuracy group, drawn with ``seed``
+    # (0: every trial): a sample where fitting every trial costs too much
+    trials_per_group: int = 0
     seed: int = 0
 
     @classmethod
@@ -63,6 +66,11 @@ class ReconstructSettings:
             raise ValueError(
                 f"reconstruct.claim_ratio: {self.claim_ratio} is not among reconstruct.ratios "
                 f"{list(self.ratios)}"
+            )
+        if self.trials_per_group < 0:
+            raise ValueError(
+                f"reconstruct.trials_per_group: 0 (every trial) or a positive count, "
+                f"got {self.trials_per_group}"
             )
         if self.order not in ORDERS:
             raise ValueError(f"reconstruct.order: one of {ORDERS}, got {self.order!r}")

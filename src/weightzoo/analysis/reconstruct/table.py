@@ -155,6 +155,7 @@ def reconstruct_zoo(zoo_path, groups: pd.DataFrame, rt: Runtime, settings) -> pd
     rows = []
     for a in zoo.archs:
         finite = _finite_trials(zoo_path, a.arch_name, a.n_trials)
+        finite = sample_per_group(finite, a, groups, settings)
         activation = a.hparams.get("activation")
         for value, index in _by_activation(finite, activation):
             options = {} if value in (None, "relu") else {"activation": value}
@@ -189,6 +190,23 @@ def _identify(rows: list[dict], a, index: np.ndarray) -> list[dict]:
         k = r.pop("_k")
         r["arch"], r["trial_id"] = a.arch_name, int(a.trials["trial_id"][index[k]])
     return rows
+
+
+def sample_per_group(index: np.ndarray, a, groups: pd.DataFrame, settings) -> np.ndarray:
+    """At most ``settings.trials_per_group`` of the trials ``index`` of architecture ``a``
+    per accuracy group, drawn with ``settings.seed`` (sorted; all when the setting is 0)."""
+    if not settings.trials_per_group:
+        return index
+    of_arch = groups[groups["arch"] == a.arch_name].set_index("trial_id")["group"]
+    group = of_arch.reindex(a.trials["trial_id"][index]).fillna("").to_numpy()
+    rng = np.random.default_rng([settings.seed, a.n_trials, len(index)])
+    kept = [
+        rng.choice(members, settings.trials_per_group, replace=False)
+        if len(members) > settings.trials_per_group
+        else members
+        for members in (index[group == g] for g in sorted(set(group)))
+    ]
+    return np.sort(np.concatenate(kept))
 
 
 def _finite_trials(path, arch_name: str, n: int) -> np.ndarray:
