@@ -29,7 +29,7 @@ def reconstruction_table(features: pd.DataFrame, errors: np.ndarray) -> pd.DataF
             ratio = RATIOS[j] if kind == "own" else np.nan
             for layer, index, e in ((TRIAL_LEVEL, -1, err[j]), ("FC1", 0, 9.0)):
                 rows.append({**base, "kind": kind, "ratio": ratio, "layer": layer,
-                             "layer_index": index, "rel_error": e})  # fmt: skip
+                             "layer_index": index, "rel_error_fit": e})  # fmt: skip
     return pd.DataFrame(rows).reindex(columns=list(COLUMNS))
 
 

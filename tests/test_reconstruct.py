@@ -138,7 +138,7 @@ def claim9_verdicts(shared_error, own_error, groups, accuracy) -> pd.DataFrame:
     table = pd.DataFrame({
         "experiment": "dnn_x", "arch": np.repeat(arch, 2), "trial_id": np.repeat(np.arange(n), 2),
         "group": np.repeat(groups, 2), "kind": ["shared", "own"] * n, "ratio": [np.nan, 0.1] * n,
-        "layer": "network", "rel_error": np.column_stack([shared_error, own_error]).ravel(),
+        "layer": "network", "rel_error_fit": np.column_stack([shared_error, own_error]).ravel(),
     })  # fmt: skip
     trials = per_trial(table, 0.1)
     acc = pd.Series(accuracy, index=pd.MultiIndex.from_arrays([arch, np.arange(n)]))
@@ -201,6 +201,11 @@ def test_the_stage_table_and_true_weights_keep_the_recorded_accuracy(tiny_zoo, t
         expected = [recorded[key] for key in zip(part["arch"], part["trial_id"], strict=True)]
         np.testing.assert_array_equal(part["acc_original"].to_numpy(np.float32), expected)
     assert net["acc_rebuilt"].between(0, 1).all() and (net["rel_error"] > 0).all()
+    # the weights' fit is recorded before the distillation moves them; the shared
+    # representation is not distilled
+    shared = table["kind"] == "shared"
+    assert (table.loc[shared, "rel_error"] == table.loc[shared, "rel_error_fit"]).all()
+    assert (table.loc[~shared, "rel_error"] != table.loc[~shared, "rel_error_fit"]).all()
     write_table(table, tmp_path / "rec.parquet")
     curves = accuracy_curves(read_table(tmp_path / "rec.parquet"))
     assert set(curves["kind"]) == {"own", "shared"} and (curves["n"] > 0).all()

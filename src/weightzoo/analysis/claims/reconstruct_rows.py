@@ -21,11 +21,13 @@ RECONSTRUCT_LAYER = "network"
 
 def per_trial(reconstruct: pd.DataFrame, claim_ratio: float) -> pd.DataFrame:
     """One row per trial: its shared-representation error (``rec_shared_error``) and its
-    own predictor's error at ``claim_ratio`` (``rec_own_error``), NaN where not fitted."""
+    own predictor's error at ``claim_ratio`` (``rec_own_error``), NaN where not fitted.
+    Both are the weights' fit (``rel_error_fit``): a distillation phase moves the weights
+    away from the trained ones, so its error no longer says how compressible they are."""
     net = reconstruct[reconstruct["layer"] == RECONSTRUCT_LAYER]
-    shared = net[net["kind"] == "shared"].set_index(TRIAL_KEY)["rel_error"]
+    shared = net[net["kind"] == "shared"].set_index(TRIAL_KEY)["rel_error_fit"]
     own = net[(net["kind"] == "own") & np.isclose(net["ratio"], claim_ratio)]
-    own = own.set_index(TRIAL_KEY)["rel_error"]
+    own = own.set_index(TRIAL_KEY)["rel_error_fit"]
     keys = net.groupby(TRIAL_KEY)[["experiment", "group"]].first()
     return keys.assign(
         rec_shared_error=shared.reindex(keys.index), rec_own_error=own.reindex(keys.index)

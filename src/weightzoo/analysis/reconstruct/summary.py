@@ -12,7 +12,7 @@ TRIAL_LEVEL = "network"  # the layer label of a trial's rows (all its reconstruc
 COLUMNS = (
     "experiment", "model", "dataset", "arch", "trial_id", "group", "kind", "ratio",
     "ratio_actual", "predictor_params", "hidden", "layer", "layer_index", "n_weights",
-    "rel_error", "acc_original", "acc_rebuilt", "acc_drop_pts", "steps", "distill_steps",
+    "rel_error", "rel_error_fit", "acc_original", "acc_rebuilt", "acc_drop_pts", "steps", "distill_steps",
     "order",
 )  # fmt: skip
 CURVE_COLUMNS = ("experiment", "model", "dataset", "kind", "ratio", "group", "n",
@@ -65,12 +65,13 @@ def trial_features(table: pd.DataFrame) -> pd.DataFrame:
     """One row per trial (``experiment``, ``arch``, ``trial_id``) with its reconstruction
     errors as features: ``rec_error_r<ratio>`` (its own predictor at each ratio) and
     ``rec_shared_error`` (the shared representation), ready to join a trial table on
-    (experiment, arch, trial_id)."""
+    (experiment, arch, trial_id). The errors are the weights' fit (``rel_error_fit``: at
+    the end of the reconstruction phase, before any distillation moved the weights)."""
     net = table[table["layer"] == TRIAL_LEVEL]
     names = np.where(net["kind"] == "shared", "rec_shared_error",
                      "rec_error_r" + net["ratio"].map("{:g}".format))  # fmt: skip
     wide = net.assign(feature=names).pivot_table(
-        index=["experiment", "arch", "trial_id"], columns="feature", values="rel_error",
+        index=["experiment", "arch", "trial_id"], columns="feature", values="rel_error_fit",
         aggfunc="first",
     )  # fmt: skip
     wide.columns.name = None

@@ -97,35 +97,49 @@ def reconstruct_chunk(
     rows = []
     for ratio in settings.ratios:
         mlp = fitting.fit_predictors(targets, ratio, settings, seeds)
+        with torch.no_grad():
+            rebuilt = fitting.rebuild(targets, fitting.predict_rows(mlp, targets))
+        fit_errors = _errors(targets, params, rebuilt)  # the weights' fit, before distilling
         if settings.distill_steps and rt.data is not None:
             fitting.distill(mlp, targets, rt.family, arch, params, rt.data.x_train, settings,
                             seeds, options)  # fmt: skip
-        with torch.no_grad():
-            rebuilt = fitting.rebuild(targets, fitting.predict_rows(mlp, targets))
+            with torch.no_grad():
+                rebuilt = fitting.rebuild(targets, fitting.predict_rows(mlp, targets))
         size = fitting.predictor_parameters(mlp, targets)
         common = {"kind": "own", "ratio": ratio, "ratio_actual": size / targets.n_weights,
                   "predictor_params": size, "hidden": mlp.weights[0].shape[2],
                   "steps": settings.steps, "distill_steps": settings.distill_steps}  # fmt: skip
-        rows += _result_rows(rt, arch, targets, params, rebuilt, acc_original, common, options)
+        rows += _result_rows(rt, arch, targets, params, rebuilt, fit_errors, acc_original,
+                             common, options)  # fmt: skip
     return rows
 
 
-def _result_rows(rt, arch, targets, params, rebuilt, acc_original, common, options) -> list[dict]:
+def _errors(targets, params, rebuilt) -> tuple[np.ndarray, np.ndarray]:
+    """Relative errors of the rebuilt weights: ``[T, L]`` per layer and ``[T]`` in all."""
     layer_params = [g.param for g in targets.grids]
-    per_layer, total = (
-        e.cpu().numpy() for e in fitting.relative_errors(params, rebuilt, layer_params)
-    )
+    per_layer, total = fitting.relative_errors(params, rebuilt, layer_params)
+    return per_layer.cpu().numpy(), total.cpu().numpy()
+
+
+def _result_rows(
+    rt, arch, targets, params, rebuilt, fit_errors, acc_original, common, options
+) -> list[dict]:
+    """Rows of the rebuilt weights ``rebuilt``; ``fit_errors``: :func:`_errors` at the end
+    of the reconstruction phase (the same as ``rebuilt``'s without distillation)."""
+    per_layer, total = _errors(targets, params, rebuilt)
+    fit_per_layer, fit_total = fit_errors
     acc = rebuilt_accuracy(rt, {**params, **rebuilt}, arch, options)
     rows = []
     for k in range(targets.n_trials):
         rows.append({**common, "_k": k, "layer": TRIAL_LEVEL, "layer_index": -1,
                      "n_weights": targets.n_weights, "rel_error": float(total[k]),
+                     "rel_error_fit": float(fit_total[k]),
                      "acc_original": acc_original[k], "acc_rebuilt": acc[k],
                      "acc_drop_pts": 100 * (acc_original[k] - acc[k])})  # fmt: skip
         for i, g in enumerate(targets.grids):
-            error = float(per_layer[k, i])
             rows.append({**common, "_k": k, "layer": g.label, "layer_index": i,
-                         "n_weights": g.n_weights, "rel_error": error})  # fmt: skip
+                         "n_weights": g.n_weights, "rel_error": float(per_layer[k, i]),
+                         "rel_error_fit": float(fit_per_layer[k, i])})  # fmt: skip
     return rows
 
 
@@ -146,7 +160,9 @@ def reconstruct_shared(
     common = {"kind": "shared", "ratio": np.nan, "ratio_actual": per_trial / targets.n_weights,
               "predictor_params": size, "hidden": fit.mlp.weights[0].shape[2],
               "steps": settings.shared_steps, "distill_steps": 0}  # fmt: skip
-    return _result_rows(rt, arch, targets, params, rebuilt, acc_original, common, options)
+    errors = _errors(targets, params, rebuilt)  # no distillation: the fit's own
+    return _result_rows(rt, arch, targets, params, rebuilt, errors, acc_original, common,
+                        options)  # fmt: skip
 
 
 def reconstruct_zoo(zoo_path, groups: pd.DataFrame, rt: Runtime, settings) -> pd.DataFrame:
