@@ -12,8 +12,8 @@ TRIAL_LEVEL = "network"  # the layer label of a trial's rows (all its reconstruc
 COLUMNS = (
     "experiment", "model", "dataset", "arch", "trial_id", "group", "kind", "ratio",
     "ratio_actual", "predictor_params", "hidden", "layer", "layer_index", "n_weights",
-    "rel_error", "rel_error_fit", "acc_original", "acc_rebuilt", "acc_drop_pts", "steps", "distill_steps",
-    "order",
+    "rel_error", "rel_error_fit", "acc_original", "acc_rebuilt", "acc_drop_pts", "steps",
+    "distill_steps", "order",
 )  # fmt: skip
 CURVE_COLUMNS = ("experiment", "model", "dataset", "kind", "ratio", "group", "n",
                  "drop_median", "drop_q25", "drop_q75", "error_median")  # fmt: skip
