@@ -52,6 +52,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/reconstruct.smk"
 include: "workflow/rules/claims.smk"
 
 
@@ -72,4 +73,5 @@ rule all:
         FIGURE_FILES,
         PREDICT_FILES,
         CLAIMS_FILES,
+        RECONSTRUCT_FILES,
     default_target: True

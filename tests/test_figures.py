@@ -213,8 +213,8 @@ def test_convergence_grid_of_all_models(three_models, tmp_path):
 def test_registry_lists_every_figure_once_with_a_draw_function():
     names = [f.name for f in REGISTRY]
     # the paper's 13, the Small CNN's and the imported zoos' four versions of them, RWC per
-    # model that records dynamics (not the imported zoos), claims/predict/early
-    assert len(names) == len(set(names)) == 13 + 4 + 4 + 4 + 3
+    # model that records dynamics (not the imported zoos), claims/predict/early/reconstruct
+    assert len(names) == len(set(names)) == 13 + 4 + 4 + 4 + 4
     for figure in REGISTRY:
         module = importlib.import_module(f"weightzoo.figures.{figure.module}")
         assert "inputs" in module.draw.__code__.co_varnames[:1], figure.module

@@ -23,12 +23,14 @@ COMPUTING = {
     "analysis/spectral.py",
     "analysis/dynamics.py",
     *(f"analysis/figuredata/{kind}.py" for kind in DATA_OPTIONS),
+    *(f"analysis/reconstruct/{m}.py" for m in ("coords", "predictor", "fit", "shared", "table")),
 }
 ANALYSIS_STAGES = {
     "features": ("stages.features",),
     "groups": ("stages.groups",),
     "claims": ("stages.claims",),
     "predict": ("stages.predict",),
+    "reconstruct": ("stages.reconstruct",),
     **{kind: ("stages.figuredata", f"analysis.figuredata.{kind}") for kind in DATA_OPTIONS},
 }
 

@@ -137,6 +137,8 @@ def report_entries() -> list[str]:
         *(f"results/predict/{e}.early.png" for e in experiments),
         "results/claims/claims.csv",
         "results/claims/claims.png",
+        *(f"results/reconstruct/{e}.parquet" for e in experiments),
+        "results/reconstruct/reconstruct.png",
     ]
 
 
@@ -227,6 +229,16 @@ def test_one_vit_figure_target_trains_only_the_vits(tmp_path):
     assert jobs["merge_zoo"] == ["results/zoo/vit_digits.h5"]
     assert len(jobs["figure"]) == 1 and "fig07_weight_kde_vit" in jobs["figure"][0]
     assert "table2" not in jobs
+
+
+def test_the_reconstruction_figure_plans_one_reconstruct_job_per_experiment(tmp_path):
+    root = copy_repo(tmp_path)
+    config = write_config(root, TINY)
+    jobs = planned_jobs(root, "--configfile=" + str(config), "results/reconstruct/reconstruct.pdf")
+    assert sorted(jobs["reconstruct"]) == sorted(
+        f"results/reconstruct/{e}.parquet" for e in TINY["experiments"]
+    )
+    assert len(jobs["reconstruct_figure"]) == 1 and "features" not in jobs
 
 
 # The demo config itself, exactly as `make demo` runs it: tests/test_documented_commands.py.

@@ -31,6 +31,8 @@ import yaml
 
 from .analysis.claims.settings import config_defaults as claims_defaults
 from .analysis.group_rules import DEFAULT_RELATIVE
+from .analysis.reconstruct.settings import ReconstructSettings
+from .analysis.reconstruct.settings import config_defaults as reconstruct_defaults
 from .data.catalog import IMAGE_SHAPES, NUM_CLASSES
 from .train.hparams import VARIABLE
 from .train.seeds import trial_seeds
@@ -66,6 +68,8 @@ DEFAULTS: dict = {
     # WeightWatcher's spectral columns in the features table (docs/features.md)
     "features": {"spectral": True},
     "claims": claims_defaults(),  # weightzoo.analysis.claims.settings.ClaimSettings
+    # weightzoo.analysis.reconstruct.settings.ReconstructSettings (docs/reconstruct.md)
+    "reconstruct": reconstruct_defaults(),
 }
 
 
@@ -114,6 +118,7 @@ def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> d
             "documented keys):\n" + "\n".join(lines)
         )
     full = _merge(DEFAULTS, config)
+    _check_reconstruct(full)
     for name, exp in full["experiments"].items():
         if IMPORT_SOURCE in exp:
             full["experiments"][name] = _imported_experiment(name, exp, group_settings(full, name))
@@ -122,6 +127,27 @@ def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> d
         _check_checkpoints(full, name)
         _check_device(full, name)
     return full
+
+
+def _check_reconstruct(config: Mapping) -> None:
+    """What the schema cannot say: claim_ratio among the ratios, known experiments."""
+    block = config["reconstruct"]
+    try:
+        ReconstructSettings.from_config(block)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    unknown = [e for e in block["experiments"] if e not in config["experiments"]]
+    if unknown:
+        raise ConfigError(
+            f"reconstruct.experiments: {unknown} not among the experiments "
+            f"{list(config['experiments'])}"
+        )
+    imported = [e for e in block["experiments"] if is_imported(config["experiments"][e])]
+    if imported:
+        raise ConfigError(
+            f"reconstruct.experiments: {imported} are imported (source:); a rebuilt network "
+            "needs the model's forward pass, so only trained experiments are reconstructed"
+        )
 
 
 def _imported_experiment(name: str, exp: Mapping, groups: Mapping) -> dict:

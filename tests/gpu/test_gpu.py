@@ -257,3 +257,35 @@ def test_mixed_settings_alone_vs_ensemble(model, arch, gpu, digits_on, report):
         )
         for name in mixed.final:
             assert np.array_equal(mixed.final[name], again.final[name]), name
+
+
+# --------------------------------------------------------------------------- reconstruct
+def test_predictor_fits_run_on_the_gpu_and_match_the_cpu(gpu, report):
+    """The reconstruct stage's fits on the device (weightzoo.analysis.reconstruct): the
+    same initial predictors and coordinate batches as the CPU (drawn there), so the
+    errors agree up to rounding; a trial's fit alone vs beside others within tolerance."""
+    from weightzoo.analysis.reconstruct import fit as rfit
+    from weightzoo.analysis.reconstruct.settings import ReconstructSettings
+
+    dnn = get_family("dnn")
+    arch = {"widths": [24, 12]}
+    shapes = dnn.param_shapes(arch, (1, 8, 8), 10)
+    g = torch.Generator().manual_seed(0)
+    weights = {k: torch.randn(3, *s, generator=g) * 0.1 for k, s in shapes.items()}
+    settings = ReconstructSettings(ratios=(0.25,), claim_ratio=0.25, steps=50, batch_rows=256)
+
+    def errors(device, index):
+        part = {k: v[index].to(device) for k, v in weights.items()}
+        targets = rfit.prepare("dnn", dnn, arch, part, settings)
+        mlp = rfit.fit_predictors(targets, 0.25, settings, [7 + i for i in index])
+        assert mlp.weights[0].device.type == torch.device(device).type
+        with torch.no_grad():
+            rebuilt = rfit.rebuild(targets, rfit.predict_rows(mlp, targets))
+        return rfit.relative_errors(part, rebuilt, [p.param for p in targets.grids])[1].cpu()
+
+    on_gpu, on_cpu = errors(gpu, [0, 1, 2]), errors("cpu", [0, 1, 2])
+    alone = errors(gpu, [0, 1])
+    report(f"reconstruct: |GPU - CPU| error {float((on_gpu - on_cpu).abs().max()):.2e}, "
+           f"alone vs ensemble {float((on_gpu[0] - alone[0]).abs()):.2e}")  # fmt: skip
+    torch.testing.assert_close(on_gpu, on_cpu, rtol=0, atol=1e-3)
+    torch.testing.assert_close(on_gpu[0], alone[0], rtol=0, atol=1e-3)

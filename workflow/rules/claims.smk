@@ -12,6 +12,8 @@ CLAIMS_FILES = [
 rule claims:
     input:
         features=FEATURE_FILES,
+        # claim 9 reads the reconstruction tables (none where reconstruct is disabled)
+        reconstruct=RECONSTRUCT_TABLES,
         code=package_code("stages.claims"),
     output:
         csv=report(
@@ -24,6 +26,7 @@ rule claims:
     params:
         claims=canonical(CONFIG["claims"]),
         accuracy=CONFIG["groups"]["accuracy"],
+        claim_ratio=CONFIG["reconstruct"]["claim_ratio"],
     log:
         "results/logs/claims/claims.log",
     benchmark:

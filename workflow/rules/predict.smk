@@ -17,6 +17,13 @@ PREDICT_FILES = [
 rule predict:
     input:
         features="results/features/{experiment}.parquet",
+        # the trials' reconstruction errors as a further input, where the experiment is
+        # reconstructed (rule reconstruct)
+        reconstruct=lambda wc: (
+            [f"results/reconstruct/{wc.experiment}.parquet"]
+            if wc.experiment in RECONSTRUCT_EXPERIMENTS
+            else []
+        ),
         code=package_code("stages.predict"),
     output:
         results=report(

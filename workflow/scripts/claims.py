@@ -16,4 +16,6 @@ with job_log(snakemake.log[0]):
         snakemake.output.md,
         snakemake.params.claims,
         snakemake.params.accuracy,
+        reconstruct_paths=snakemake.input.reconstruct,
+        claim_ratio=snakemake.params.claim_ratio,
     )

@@ -15,4 +15,6 @@ with job_log(snakemake.log[0]):
         snakemake.output.results,
         snakemake.output.oof,
         snakemake.output.arch,
+        # the reconstruction table where the experiment is reconstructed (empty otherwise)
+        snakemake.input.reconstruct[0] if snakemake.input.reconstruct else None,
     )

@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from ..analysis.groups import group_counts
 from ..analysis.predict.files import (
     HPARAM_SETS,
+    RECONSTRUCTION_SETS,
     VALIDATIONS,
     input_sets,
     read_oof,
@@ -33,6 +34,8 @@ FEATURE_TITLES = {
     "hyperparameters": "hyperparameters only",
     "architecture_hyperparameters": "architecture + hyperparameters",
     "final_weights_hyperparameters": "final weights + hyperparameters",
+    "reconstruction": "reconstruction errors",
+    "final_weights_reconstruction": "final weights + reconstruction errors",
 }
 SETTINGS_CAPTION = (
     " The zoo's training settings vary per trial: the last three columns add them as "
@@ -102,7 +105,7 @@ def draw(
         raise ValueError(f"{results_path}: no predictor results to draw")
     first = results.iloc[0]
     with_settings = results["features"].isin(HPARAM_SETS).any()
-    inputs = input_sets(with_settings)
+    inputs = input_sets(with_settings, results["features"].isin(RECONSTRUCTION_SETS).any())
     title_break = "\n" if with_settings else " — "
     fig, axes = c.new_figure(len(VALIDATIONS), len(inputs), (3.4, 3.1))
     mine = oof[oof["regressor"] == regressor]

@@ -9,8 +9,9 @@ analysis output on disk (features tables, the figure data of
 :mod:`weightzoo.analysis.figuredata`, claims and predictor CSVs).
 
 The workflow's rule ``figure`` draws the entries written under ``results/figures/``
-(:data:`FIGURES`); rules ``claims_figure``, ``predict_figure`` and ``predict_early_figure``
-the others. This module imports nothing heavy: the Snakefile reads it to build the DAG.
+(:data:`FIGURES`); rules ``claims_figure``, ``predict_figure``, ``predict_early_figure``
+and ``reconstruct_figure`` the others. This module imports nothing heavy: the Snakefile
+reads it to build the DAG.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _SECTION_TITLES = (
     ("rwc", "Training dynamics"),
     ("claims", "Claims tested"),
     ("predict", "Accuracy from weights"),
+    ("reconstruct", "Neural representations"),
 )
 SECTIONS = {key: f"{i} {title}" for i, (key, title) in enumerate(_SECTION_TITLES)}
 
@@ -47,6 +49,7 @@ READS = {
     "claims": "claims",
     "predict": "predict",
     "early": "early",
+    "reconstruct": "reconstruct",
 }
 
 # Figure-data kind -> {config `figures:` key: keyword of its computation}: the settings
@@ -197,6 +200,17 @@ REGISTRY = (
         "early",
         SECTIONS["predict"],
         output="results/predict/{experiment}.early",
+    ),
+    # beyond the paper: accuracy kept by networks rebuilt from predictor networks, against
+    # the compression ratio (docs/reconstruct.md)
+    Figure(
+        "reconstruct",
+        "reconstruct",
+        None,
+        0,
+        "reconstruct",
+        SECTIONS["reconstruct"],
+        output="results/reconstruct/reconstruct",
     ),
 )
 BY_NAME = {f.name: f for f in REGISTRY}

@@ -8,8 +8,17 @@ from collections.abc import Mapping
 log = logging.getLogger(__name__)
 
 
-def claims(feature_paths, csv_path, md_path, claims_config: Mapping, accuracy: str) -> None:
-    """The paper's claims tested on every experiment's features table (docs/claims.md)."""
+def claims(
+    feature_paths,
+    csv_path,
+    md_path,
+    claims_config: Mapping,
+    accuracy: str,
+    reconstruct_paths=(),
+    claim_ratio: float = 0.1,
+) -> None:
+    """The paper's claims tested on every experiment's features table (docs/claims.md);
+    claim 9 on the reconstruction tables ``reconstruct_paths`` (none: not tested)."""
     import pandas as pd
 
     from ..analysis.claims.definitions import SETTINGS_SCOPE
@@ -19,7 +28,12 @@ def claims(feature_paths, csv_path, md_path, claims_config: Mapping, accuracy: s
 
     settings = ClaimSettings.from_config(claims_config, accuracy)
     features = pd.concat([read_features(p) for p in feature_paths], ignore_index=True)
-    table = test_claims(features, settings)
+    reconstruct = None
+    if len(reconstruct_paths):
+        from ..analysis.reconstruct.summary import read_table
+
+        reconstruct = pd.concat([read_table(p) for p in reconstruct_paths], ignore_index=True)
+    table = test_claims(features, settings, reconstruct, claim_ratio)
     write_claims(table, csv_path, md_path, settings)
     controlled = table.loc[table["scope"] == SETTINGS_SCOPE, "experiment"].unique()
     if len(controlled):

@@ -8,15 +8,23 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def predict(features_path, results_path, oof_path, arch_path=None) -> None:
+def predict(features_path, results_path, oof_path, arch_path=None, reconstruct_path=None) -> None:
     """Accuracy predicted from one experiment's features table; with ``arch_path``, also
-    Kendall's τ of the held-out predictions per architecture (``<experiment>.arch.csv``)."""
+    Kendall's τ of the held-out predictions per architecture (``<experiment>.arch.csv``);
+    with ``reconstruct_path`` (its reconstruction table), also from the trials'
+    reconstruction errors (docs/reconstruct.md)."""
     import pandas as pd
 
     from ..analysis.predict.accuracy import arch_taus, predict_experiment
     from ..analysis.predict.files import write_arch_taus, write_predictions
 
-    results, oof = predict_experiment(pd.read_parquet(features_path))
+    reconstruction = None
+    if reconstruct_path is not None:
+        from ..analysis.reconstruct.summary import read_table, trial_features
+
+        reconstruction = trial_features(read_table(reconstruct_path))
+    features = pd.read_parquet(features_path)
+    results, oof = predict_experiment(features, reconstruction=reconstruction)
     write_predictions(results, oof, results_path, oof_path)
     if arch_path is not None:
         write_arch_taus(arch_taus(oof), arch_path)

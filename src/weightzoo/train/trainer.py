@@ -302,12 +302,7 @@ class EnsembleTrainer:
 
     def _loss_per_trial(self, logits: Tensor, y: Tensor) -> Tensor:
         """Mean cross-entropy per trial: logits ``[T, b, C]``, y ``[T, b]`` -> ``[T]``."""
-        t, b, c = logits.shape
-        return (
-            F.cross_entropy(logits.reshape(t * b, c), y.reshape(t * b), reduction="none")
-            .view(t, b)
-            .mean(1)
-        )
+        return _loss_per_trial(logits, y)
 
     def train_epoch(self, progress: tqdm | None = None) -> tuple[Tensor, Tensor]:
         """One epoch for all trials; returns per-trial mean batch loss and accuracy ``[T]``,
@@ -339,24 +334,18 @@ class EnsembleTrainer:
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean loss and accuracy ``[T]`` of every trial on ``(x, y)``, in chunks."""
-        t, n = self.n_trials, x.shape[0]
-        features = max(1, x[0].numel())
-        itemsize = x.element_size()
-        chunk = max(1, (self.settings.eval_chunk_mb << 20) // (t * features * itemsize))
-        if self.eval_chunk is not None:
-            chunk = min(chunk, self.eval_chunk)
-        loss_sum = torch.zeros(t, dtype=self.acc_dtype, device=self.device)
-        correct = torch.zeros(t, dtype=torch.int64, device=self.device)
-        for sl in batch_slices(n, chunk):
-            xb = x[sl].unsqueeze(0).expand(t, *x[sl].shape)  # [T, b, C, H, W], no copy
-            yb = y[sl].unsqueeze(0).expand(t, -1)  # [T, b]
-            logits = self.family.forward(
-                self.params, xb, self.arch, **self._eval_options
-            )  # [T, b, classes]
-            loss_sum += self._loss_per_trial(logits, yb).to(self.acc_dtype) * (sl.stop - sl.start)
-            correct += (logits.argmax(-1) == yb).sum(1)
-        return loss_sum / n, correct.to(self.acc_dtype) / n
+        """Mean loss and accuracy ``[T]`` of every trial on ``(x, y)``, in chunks
+        (:func:`evaluate_params` on the trained parameters)."""
+        return evaluate_params(
+            self.family,
+            self.params,
+            self.arch,
+            x,
+            y,
+            self.settings.eval_chunk_mb,
+            self.eval_chunk,
+            self._eval_options,
+        )
 
     def run(self, progress_file=sys.stderr, desc: str = "train") -> TrainResult:
         s = self.settings
@@ -422,6 +411,49 @@ class EnsembleTrainer:
             checkpoints=checkpoints,
             dynamics={} if dynamics is None else dynamics.arrays(),
         )
+
+
+def _loss_per_trial(logits: Tensor, y: Tensor) -> Tensor:
+    """Mean cross-entropy per trial: logits ``[T, b, C]``, y ``[T, b]`` -> ``[T]``."""
+    t, b, c = logits.shape
+    return (
+        F.cross_entropy(logits.reshape(t * b, c), y.reshape(t * b), reduction="none")
+        .view(t, b)
+        .mean(1)
+    )
+
+
+@torch.no_grad()
+def evaluate_params(
+    family: ModelFamily,
+    params: Params,
+    arch: Mapping,
+    x: Tensor,
+    y: Tensor,
+    eval_chunk_mb: int = 64,
+    eval_chunk: int | None = None,
+    options: Mapping | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Mean loss and accuracy ``[T]`` of the stacked ``params`` on ``(x, y)``, in chunks of
+    at most ``eval_chunk_mb`` of input (and ``eval_chunk`` samples): how every trial is
+    evaluated after each epoch, and how weightzoo.analysis.reconstruct evaluates rebuilt
+    networks. ``options``: the forward's keywords (the activation)."""
+    t, n = next(iter(params.values())).shape[0], x.shape[0]
+    device = x.device
+    acc_dtype = accumulator_dtype(device)
+    features = max(1, x[0].numel())
+    chunk = max(1, (eval_chunk_mb << 20) // (t * features * x.element_size()))
+    if eval_chunk is not None:
+        chunk = min(chunk, eval_chunk)
+    loss_sum = torch.zeros(t, dtype=acc_dtype, device=device)
+    correct = torch.zeros(t, dtype=torch.int64, device=device)
+    for sl in batch_slices(n, chunk):
+        xb = x[sl].unsqueeze(0).expand(t, *x[sl].shape)  # [T, b, C, H, W], no copy
+        yb = y[sl].unsqueeze(0).expand(t, -1)  # [T, b]
+        logits = family.forward(params, xb, arch, **dict(options or {}))  # [T, b, classes]
+        loss_sum += _loss_per_trial(logits, yb).to(acc_dtype) * (sl.stop - sl.start)
+        correct += (logits.argmax(-1) == yb).sum(1)
+    return loss_sum / n, correct.to(acc_dtype) / n
 
 
 def concat_results(parts: Sequence[TrainResult]) -> TrainResult:

@@ -41,6 +41,8 @@ CLAIMS = {
     "7": "later layers change more than earlier ones (Agrawal et al. 2020)",
     "8a": "high nets have a lower WeightWatcher alpha",
     "8b": "high nets' WeightWatcher alpha lies in its 2-6 'well trained' range",
+    "9a": "high nets are reconstructed better by the zoo's shared representation",
+    "9b": "high nets are more compressible: smaller error of their own predictor",
 }
 LAYER_ORDER = "rwc_mean"  # claim 7's per-layer value: mean relative weight change
 # claims whose statistic is one number per trial: (feature column, expected sign of the
@@ -51,6 +53,9 @@ UNIVARIATE = {
     "4b": ("w_frac_near_zero", +1),
     "8a": ("ww_alpha", -1),
 }
+# claim 9, from the reconstruction tables (.reconstruct_rows): per-trial relative
+# reconstruction error, lower in high nets
+RECONSTRUCT = {"9a": ("rec_shared_error", -1), "9b": ("rec_own_error", -1)}
 ALPHA = "ww_alpha"
 WELL_TRAINED = (2.0, 6.0)  # WeightWatcher's range of alpha for a well-trained layer
 STRENGTH = "strength_mean"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .definitions import CLAIMS, UNIVARIATE
+from .definitions import CLAIMS, RECONSTRUCT, UNIVARIATE
 
 ACCURACY_LABELS = {
     "1": "std",
@@ -16,6 +16,8 @@ ACCURACY_LABELS = {
     "4b": "mass near 0",
     "5b": "mean strength",
     "8a": "WW alpha",
+    "9a": "shared-representation error",
+    "9b": "own-predictor error",
 }
 
 
@@ -26,7 +28,7 @@ def test_rows() -> list[tuple[str, str, str]]:
     rows = [(c, kinds.get(c, "group"), f"{c}: {text}") for c, text in CLAIMS.items()]
     rows += [
         (c, "accuracy", f"{c}: rank correlation of {ACCURACY_LABELS[c]} with accuracy")
-        for c in (*UNIVARIATE, "5b")
+        for c in (*UNIVARIATE, "5b", *RECONSTRUCT)
     ]
     return rows
 

@@ -9,15 +9,30 @@ import numpy as np
 import pandas as pd
 
 from ...io import atomic_output
-from .definitions import COLUMNS, REQUIRED_COLUMNS, REST_LABEL, SCOPES, SETTINGS_SCOPE
+from .definitions import (
+    COLUMNS,
+    REQUIRED_COLUMNS,
+    REST_LABEL,
+    SCOPES,
+    SETTINGS_SCOPE,
+    TRIAL_KEY,
+)
 from .grid import column_order, test_rows, verdict_cell
+from .reconstruct_rows import per_trial, reconstruct_rows
 from .rows import experiment_claims
 from .settings import ClaimSettings
 from .verdicts import add_verdicts
 
 
-def test_claims(features: pd.DataFrame, settings: ClaimSettings | None = None) -> pd.DataFrame:
-    """The claims table of every experiment in ``features`` (BH across the whole table)."""
+def test_claims(
+    features: pd.DataFrame,
+    settings: ClaimSettings | None = None,
+    reconstruct: pd.DataFrame | None = None,
+    claim_ratio: float = 0.1,
+) -> pd.DataFrame:
+    """The claims table of every experiment in ``features`` (BH across the whole table);
+    with ``reconstruct`` (the reconstruction tables, weightzoo.analysis.reconstruct) also
+    claim 9 of the experiments it holds (9b at the ratio ``claim_ratio``)."""
     settings = settings or ClaimSettings()
     missing = [c for c in REQUIRED_COLUMNS if c not in features.columns]
     acc = f"final_{settings.accuracy}_acc"
@@ -28,8 +43,10 @@ def test_claims(features: pd.DataFrame, settings: ClaimSettings | None = None) -
             f"features table lacks column(s) {missing}; regenerate it with the rule `features`"
         )
     rows = []
-    for _, df in features.groupby("experiment", sort=False):
+    for experiment, df in features.groupby("experiment", sort=False):
         rows += experiment_claims(df, settings)
+        if reconstruct is not None and (reconstruct["experiment"] == experiment).any():
+            rows += _reconstruct_claims(df, reconstruct, settings, claim_ratio)
     table = pd.DataFrame(rows)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS)
@@ -37,6 +54,14 @@ def test_claims(features: pd.DataFrame, settings: ClaimSettings | None = None) -
 
 
 test_claims.__test__ = False  # not a pytest test despite its name
+
+
+def _reconstruct_claims(features, reconstruct, settings, claim_ratio) -> list[dict]:
+    first = features.iloc[0]
+    exp = {k: first[k] for k in ("experiment", "model", "dataset")}
+    trials = per_trial(reconstruct[reconstruct["experiment"] == exp["experiment"]], claim_ratio)
+    accuracy = features.groupby(TRIAL_KEY)[f"final_{settings.accuracy}_acc"].first()
+    return reconstruct_rows(exp, trials, accuracy, settings)
 
 
 def claims_markdown(table: pd.DataFrame, settings: ClaimSettings) -> str:

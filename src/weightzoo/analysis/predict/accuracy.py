@@ -28,7 +28,9 @@ SCORES = ("r2", "kendall_tau", "tau_within_arch")  # averaged over fold seeds, w
 
 
 def predict_experiment(
-    features: pd.DataFrame, settings: PredictSettings | None = None
+    features: pd.DataFrame,
+    settings: PredictSettings | None = None,
+    reconstruction: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every feature set x regressor x validation on one experiment's features table.
 
@@ -39,7 +41,9 @@ def predict_experiment(
     5-fold CV keeps a setting's replicates in one fold and runs with
     ``settings.n_fold_seeds`` fold seeds, and both tables gain columns
     (:data:`SEED_COLUMNS`, :data:`OOF_SEED_COLUMNS`). A table with fixed settings gives the
-    output it always gave.
+    output it always gave. ``reconstruction``: the experiment's per-trial reconstruction
+    errors (:func:`weightzoo.analysis.reconstruct.summary.trial_features`); given, the
+    inputs :data:`.files.RECONSTRUCTION_SETS` join (without it the output is unchanged).
     """
     settings = settings or PredictSettings()
     experiments = features["experiment"].unique() if "experiment" in features else []
@@ -48,18 +52,19 @@ def predict_experiment(
             f"features table must hold exactly one experiment, got {list(experiments)}"
         )
     with threadpool_limits(settings.threads):
-        return _predict(features, settings)
+        return _predict(features, settings, reconstruction)
 
 
-def _predict(features: pd.DataFrame, settings: PredictSettings):
+def _predict(features: pd.DataFrame, settings: PredictSettings, reconstruction=None):
     trials = trial_table(features)
     identity = trials.iloc[0]
     varied = has_varied_settings(features)
     seeds = settings.fold_seeds(varied)
     rows, oof = [], []
     designs, runs = {}, {}  # per input; per (input, regressor, validation): scores per seed
-    for feature_set in input_sets(bool(hparam_columns(features))):
-        d = designs[feature_set] = design(features, feature_set)
+    sets = input_sets(bool(hparam_columns(features)), reconstruction is not None)
+    for feature_set in sets:
+        d = designs[feature_set] = design(features, feature_set, reconstruction)
         for validation in VALIDATIONS:
             reason = skip_reason(d, validation, settings.n_folds)
             # leave one architecture out has no randomness: one run, under the first seed

@@ -13,11 +13,12 @@ from ..columns import HPARAM_PREFIX, SETTING_ID
 from ..features import FEATURE_COLUMNS
 from ..spectral import FIT_COLUMNS
 from ..spectral import VALUE_COLUMNS as SPECTRAL_VALUES
-from .files import FEATURE_SETS, HPARAM_SETS
+from .files import FEATURE_SETS, HPARAM_SETS, RECONSTRUCTION_SETS
 
 TARGET = "final_test_acc"
 TRIAL_KEY = ["arch", "trial_id"]  # trial ids count within an architecture
 TRIAL_COLUMNS = ("experiment", "model", "dataset", "arch_index", "group", TARGET)
+RECONSTRUCTION_PREFIX = "rec_"  # the columns of reconstruct.summary.trial_features
 MISSING_NAME = "(none)"  # the category of a trial without a value of a named setting
 
 
@@ -168,9 +169,15 @@ def state_design(features: pd.DataFrame, state: str, spectral: bool = False) -> 
     return _usable(x, trials, drop)
 
 
-def design(features: pd.DataFrame, feature_set: str) -> Design:
+def design(
+    features: pd.DataFrame, feature_set: str, reconstruction: pd.DataFrame | None = None
+) -> Design:
     """Design matrix of one feature set, with the drop rule of
-    :mod:`weightzoo.analysis.predict`."""
+    :mod:`weightzoo.analysis.predict`. ``reconstruction``: the experiment's per-trial
+    reconstruction errors (:func:`weightzoo.analysis.reconstruct.summary.trial_features`),
+    which the sets of :data:`.files.RECONSTRUCTION_SETS` need."""
+    if feature_set in RECONSTRUCTION_SETS:
+        return _reconstruction_design(features, feature_set, reconstruction)
     if feature_set in ("final_weights", "initial_weights"):
         return state_design(features, feature_set.split("_")[0])
     if feature_set == "final_spectral":
@@ -182,7 +189,7 @@ def design(features: pd.DataFrame, feature_set: str) -> Design:
         return _usable(architecture_matrix(trials), trials, np.zeros(len(trials), dtype=bool))
     if feature_set in HPARAM_SETS:
         return _hparam_design(features, feature_set)
-    known = (*FEATURE_SETS, *HPARAM_SETS)
+    known = (*FEATURE_SETS, *HPARAM_SETS, *RECONSTRUCTION_SETS)
     raise ValueError(f"unknown feature set {feature_set!r}; use one of {known}")
 
 
@@ -206,6 +213,48 @@ def _hparam_design(features: pd.DataFrame, feature_set: str) -> Design:
     d = _usable(x, trials, drop)
     d.hparams = tuple(hp.columns)
     return d
+
+
+def reconstruction_matrix(trials: pd.DataFrame, reconstruction: pd.DataFrame) -> pd.DataFrame:
+    """``[trial, rec_*]``: the trials' reconstruction errors (NaN where a trial has none,
+    e.g. a diverged one the reconstruction skipped), in the trials' order."""
+    key = ["experiment", *TRIAL_KEY]
+    missing = [c for c in key if c not in reconstruction]
+    errors = [c for c in reconstruction.columns if str(c).startswith(RECONSTRUCTION_PREFIX)]
+    if missing or not errors:
+        raise ValueError(
+            f"reconstruction errors need the columns {key} and rec_* ones (missing: "
+            f"{missing or 'rec_*'}); build them with "
+            "weightzoo.analysis.reconstruct.summary.trial_features"
+        )
+    experiment = trials["experiment"].iloc[0]
+    mine = reconstruction[reconstruction["experiment"] == experiment]
+    if mine.empty:
+        raise ValueError(
+            f"reconstruction errors: no rows of experiment {experiment!r} (they hold "
+            f"{sorted(reconstruction['experiment'].unique())})"
+        )
+    wide = mine.set_index(TRIAL_KEY)[errors].astype(float)
+    return wide.reindex(trials.index)
+
+
+def _reconstruction_design(features, feature_set, reconstruction) -> Design:
+    """The reconstruction errors alone, or after the final weights' features (whose drop
+    rule then applies); a trial without errors is dropped."""
+    if reconstruction is None:
+        raise ValueError(
+            f"feature set {feature_set!r} needs the experiment's reconstruction errors "
+            "(rule reconstruct); none were given"
+        )
+    trials = trial_table(features)
+    rec = reconstruction_matrix(trials, reconstruction)
+    drop = rec.isna().any(axis=1).to_numpy()
+    if feature_set == "reconstruction":
+        x = rec
+    else:  # final_weights_reconstruction
+        weights, weight_drop = _weight_design(features, trials, "final", spectral=False)
+        x, drop = weights.join(rec), drop | weight_drop
+    return _usable(x, trials, drop)
 
 
 def _usable(x: pd.DataFrame, trials: pd.DataFrame, drop: np.ndarray) -> Design:

@@ -26,6 +26,10 @@ HPARAM_SETS = (
 # a results row that is no input: final_weights_hyperparameters minus hyperparameters, on
 # the same trials and folds, i.e. what the weights say beyond the settings
 INCREMENT = "weights_beyond_hyperparameters"
+# the inputs with the trial's reconstruction errors (rule reconstruct, docs/reconstruct.md:
+# how well predictor networks represent its weights), run last where the experiment has a
+# reconstruction table: the errors alone, and after the final weights' features
+RECONSTRUCTION_SETS = ("reconstruction", "final_weights_reconstruction")
 VALIDATIONS = ("cv5", "loao")  # 5-fold CV, leave one architecture out (:mod:`.validation`)
 # what a row of either file says of its run: the validation, whether it ran and why not,
 # and the trials it counted
@@ -131,10 +135,15 @@ def read_table(
     return df
 
 
-def input_sets(has_hparams: bool) -> tuple[str, ...]:
+def input_sets(has_hparams: bool, has_reconstruction: bool = False) -> tuple[str, ...]:
     """The inputs a table is scored on: :data:`FEATURE_SETS`, then :data:`HPARAM_SETS` if
-    the table has ``hp_`` columns."""
-    return FEATURE_SETS + HPARAM_SETS if has_hparams else FEATURE_SETS
+    the table has ``hp_`` columns, then :data:`RECONSTRUCTION_SETS` if the experiment's
+    reconstruction errors are given."""
+    return (
+        FEATURE_SETS
+        + (HPARAM_SETS if has_hparams else ())
+        + (RECONSTRUCTION_SETS if has_reconstruction else ())
+    )
 
 
 def read_results(path: str | os.PathLike) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...io import atomic_output
-from .files import HPARAM_SETS, INCREMENT
+from .files import HPARAM_SETS, INCREMENT, RECONSTRUCTION_SETS
 
 
 def _cell(value: float, sd: float = float("nan"), signed: bool = False) -> str:
@@ -96,6 +96,14 @@ def results_markdown(results: Sequence[pd.DataFrame] | pd.DataFrame) -> str:
             "same trials and folds (what the weights say beyond the settings). 5-fold CV "
             "keeps the replicates of one setting in one fold and runs with several fold "
             "seeds: scores are mean ± sd over the seeds.",
+        ]
+    if df["features"].isin(RECONSTRUCTION_SETS).any():
+        notes += [
+            "",
+            "Reconstructed experiments (docs/reconstruct.md): reconstruction = the trial's "
+            "relative reconstruction errors alone (its own predictor network at each "
+            "compression ratio, the shared representation); final_weights_reconstruction = "
+            "final_weights plus those errors.",
         ]
     if skipped:
         notes += ["", "Skipped:", *skipped]
