@@ -101,8 +101,9 @@ def results_markdown(results: Sequence[pd.DataFrame] | pd.DataFrame) -> str:
         notes += [
             "",
             "Reconstructed experiments (docs/reconstruct.md): reconstruction = the trial's "
-            "relative reconstruction errors alone (its own predictor network at each "
-            "compression ratio, the shared representation); final_weights_reconstruction = "
+            "relative reconstruction errors alone (the weights' fit before any distillation: "
+            "its own predictor network at each compression ratio, the shared "
+            "representation); final_weights_reconstruction = "
             "final_weights plus those errors.",
         ]
     if skipped:
