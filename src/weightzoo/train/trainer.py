@@ -300,10 +300,6 @@ class EnsembleTrainer:
         torch.index_select(flat, 0, idx.reshape(-1), out=buf)
         return buf.view(t, b, *x.shape[1:])
 
-    def _loss_per_trial(self, logits: Tensor, y: Tensor) -> Tensor:
-        """Mean cross-entropy per trial: logits ``[T, b, C]``, y ``[T, b]`` -> ``[T]``."""
-        return _loss_per_trial(logits, y)
-
     def train_epoch(self, progress: tqdm | None = None) -> tuple[Tensor, Tensor]:
         """One epoch for all trials; returns per-trial mean batch loss and accuracy ``[T]``,
         accumulated over the mini-batches as training sees them (Keras-style)."""
@@ -318,7 +314,7 @@ class EnsembleTrainer:
             logits = self.family.forward(
                 self.params, xb, self.arch, **self._train_options
             )  # [T, b, classes]
-            loss = self._loss_per_trial(logits, yb)  # [T]
+            loss = _loss_per_trial(logits, yb)  # [T]
             self.optimizer.zero_grad(set_to_none=True)
             # Summing per-trial means gives each trial exactly its own gradient.
             loss.sum().backward()

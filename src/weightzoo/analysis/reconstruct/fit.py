@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ...train.models import ModelFamily
 from . import coords
-from .predictor import StackedMLP, cosine_lr, generators, hidden_for_budget, mlp_sizes, n_params
+from .predictor import StackedMLP, cosine_lr, generators, hidden_for_budget, mlp_sizes
 from .settings import ReconstructSettings
 
 PREDICT_ROWS = 65536  # coordinates per prediction chunk (bounds the memory of predicting)
@@ -143,15 +143,22 @@ def _batch(targets: Targets, weights: Tensor, gens, batch_rows: int, part: slice
     """This step's coordinates ``[t, b, d]``, targets and loss weights ``[t, b, g]`` of the
     trials ``part``; all rows when there are at most ``batch_rows``, else each trial's own
     random rows."""
-    rows, weights = targets.rows[part], weights[part]
-    t, n_rows, _ = rows.shape
+    t, n_rows, _ = targets.rows[part].shape
     if n_rows <= batch_rows:
-        return targets.enc.expand(t, -1, -1), rows, weights
+        return gather_rows(targets, weights, None, part)
     idx = torch.stack([torch.randint(n_rows, (batch_rows,), generator=g) for g in gens[part]])
-    idx = idx.to(rows.device)  # [t, b]
-    x = targets.enc[idx]  # [t, b, d]
+    return gather_rows(targets, weights, idx, part)  # idx [t, b]
+
+
+def gather_rows(targets: Targets, weights: Tensor, idx: Tensor | None, part=slice(None)):
+    """Coordinates ``[t, b, d]``, targets and loss weights ``[t, b, g]`` of the rows
+    ``idx [t, b]`` (CPU) of the trials ``part``; every row when ``idx`` is None."""
+    rows, weights = targets.rows[part], weights[part]
+    if idx is None:
+        return targets.enc.expand(rows.shape[0], -1, -1), rows, weights
+    idx = idx.to(rows.device)
     gather = idx.unsqueeze(-1).expand(-1, -1, rows.shape[2])  # [t, b, g]
-    return x, torch.gather(rows, 1, gather), torch.gather(weights, 1, gather)
+    return targets.enc[idx], torch.gather(rows, 1, gather), torch.gather(weights, 1, gather)
 
 
 def predict_rows(predict, targets: Targets) -> Tensor:
@@ -187,8 +194,7 @@ def relative_errors(original: Mapping[str, Tensor], rebuilt: Mapping[str, Tensor
 
 def predictor_parameters(mlp: StackedMLP, targets: Targets) -> int:
     """One trial's stored numbers: its predictor plus one scale per layer."""
-    sizes = [mlp.weights[0].shape[1], *(w.shape[2] for w in mlp.weights)]
-    return n_params(sizes) + len(targets.grids)
+    return mlp.n_params + len(targets.grids)
 
 
 def distill(

@@ -57,6 +57,11 @@ class StackedMLP:
     def parameters(self) -> list[Tensor]:
         return [*self.weights, *self.biases]
 
+    @property
+    def n_params(self) -> int:
+        """One trial's MLP parameters."""
+        return n_params([self.weights[0].shape[1], *(w.shape[2] for w in self.weights)])
+
     def __call__(self, x: Tensor, trials: slice | None = None) -> Tensor:
         """``x [T, b, d_in]`` -> ``[T, b, d_out]``; with ``trials``, those trials' MLPs only
         (``x``: their inputs; gradients flow into the stacked weights)."""

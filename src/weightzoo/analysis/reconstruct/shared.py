@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from ...train.seeds import derive_seed
-from .fit import Targets, loss_weights
-from .predictor import StackedMLP, cosine_lr, hidden_for_budget, mlp_sizes, n_params
+from .fit import Targets, gather_rows, loss_weights
+from .predictor import StackedMLP, cosine_lr, hidden_for_budget, mlp_sizes
 from .settings import ReconstructSettings
 
 LATENT_PRIOR = 1e-4  # weight of the latent codes' squared norm in the loss (DeepSDF's prior)
@@ -35,8 +35,7 @@ class SharedFit:
     @property
     def parameters(self) -> int:
         """The shared predictor's parameters (the latent codes not counted)."""
-        sizes = [self.mlp.weights[0].shape[1], *(w.shape[2] for w in self.mlp.weights)]
-        return n_params(sizes)
+        return self.mlp.n_params
 
 
 def fit_shared(targets: Targets, settings: ReconstructSettings, key: str) -> SharedFit:
@@ -67,9 +66,7 @@ def fit_shared(targets: Targets, settings: ReconstructSettings, key: str) -> Sha
 
 
 def _rows(targets: Targets, weights: Tensor, b: int, gen: torch.Generator):
-    t, n_rows, g = targets.rows.shape
-    if b >= n_rows:
-        return targets.enc.expand(t, -1, -1), targets.rows, weights
-    idx = torch.randint(n_rows, (t, b), generator=gen).to(targets.rows.device)  # [T, b]
-    gather = idx.unsqueeze(-1).expand(-1, -1, g)  # [T, b, g]
-    return targets.enc[idx], torch.gather(targets.rows, 1, gather), torch.gather(weights, 1, gather)
+    """This step's rows: every row, or ``b`` per trial from the one shared generator."""
+    t, n_rows, _ = targets.rows.shape
+    idx = None if b >= n_rows else torch.randint(n_rows, (t, b), generator=gen)  # [T, b]
+    return gather_rows(targets, weights, idx)

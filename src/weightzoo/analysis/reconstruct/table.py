@@ -71,6 +71,10 @@ def rebuilt_accuracy(rt: Runtime, params, arch, options) -> np.ndarray:
     return acc.cpu().numpy().astype(np.float64)
 
 
+def _on_device(rt: Runtime, weights: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v).to(device=rt.device, dtype=rt.dtype) for k, v in weights.items()}
+
+
 def _trained_layout(family: ModelFamily, arch, params):
     """The linear weights as views of ``[T, in, out]`` storage, as the trainer holds them
     (the same bits from the same kernels: rebuilding with the true weights gives exactly
@@ -89,9 +93,7 @@ def reconstruct_chunk(
     """Rows of one chunk of trials (``weights``: their final ``{param: [T, ...]}``): per
     ratio, each trial's row and its layers' rows (keys of :data:`COLUMNS` without the
     trial's identity; ``_k``: the trial's position in the chunk)."""
-    params = {
-        k: torch.from_numpy(v).to(device=rt.device, dtype=rt.dtype) for k, v in weights.items()
-    }
+    params = _on_device(rt, weights)
     targets = fitting.prepare(rt.family_name, rt.family, arch, params, settings)
     acc_original = rebuilt_accuracy(rt, params, arch, options)
     rows = []
@@ -147,9 +149,7 @@ def reconstruct_shared(
     rt: Runtime, arch: Mapping, arch_name: str, weights, settings, options
 ) -> list[dict]:
     """Rows of the shared representation of one architecture (all its trials at once)."""
-    params = {
-        k: torch.from_numpy(v).to(device=rt.device, dtype=rt.dtype) for k, v in weights.items()
-    }
+    params = _on_device(rt, weights)
     targets = fitting.prepare(rt.family_name, rt.family, arch, params, settings)
     fit = fit_shared(targets, settings, arch_name)
     with torch.no_grad():
