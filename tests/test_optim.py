@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from weightzoo.train.optim import VECTOR_BLOCK, BlockAlignedAdam, PerTrialOptimizer
+from weightzoo.train.optim import (
+    VECTOR_BLOCK,
+    BlockAlignedAdam,
+    PerTrialOptimizer,
+    TrialSliceOptimizer,
+)
 
 # per-trial sizes with awkward tails (a 3x3 kernel of 6 channels is 54) and ensemble sizes
 SIZES = (1, 7, 9, 10, 54, 100, 1000)
@@ -94,8 +99,21 @@ def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match=r"parameter 0 \(3, 2\) is not contiguous"):
         BlockAlignedAdam([torch.zeros(2, 3).t()], lr=1e-3)
     p = torch.zeros(5, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"parameter 0 \(5,\) has no gradient"):
+    with pytest.raises(RuntimeError, match=r"BlockAlignedAdam: parameter 0 \(5,\) has no gradient"):
         BlockAlignedAdam([p], lr=1e-3).step()
+
+
+@pytest.mark.parametrize("cls", [PerTrialOptimizer, TrialSliceOptimizer])
+def test_per_trial_optimizers_name_a_parameter_without_gradient(cls):
+    """A stacked parameter the loss never reached is named, not stepped as zero."""
+    used = torch.zeros(2, 3, requires_grad=True)
+    unused = torch.zeros(2, 4, requires_grad=True)
+    optimizer = cls([used, unused], "adam", lr=[1e-3, 1e-2], weight_decay=[0.0, 0.0])
+    used.sum().backward()
+    with pytest.raises(
+        RuntimeError, match=rf"{cls.__name__}: parameter 1 \(2, 4\) has no gradient"
+    ):
+        optimizer.step()
 
 
 @pytest.mark.parametrize("kind", ["adam", "sgd_momentum", "rmsprop"])

@@ -24,6 +24,7 @@ fused kernel on accelerators, ``foreach`` where no fused kernel runs: probed, no
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -42,7 +43,32 @@ def _block_ceil(n: int) -> int:
     return -(-n // VECTOR_BLOCK) * VECTOR_BLOCK
 
 
-class BlockAligned:
+class StackedOptimizer:
+    """What weightzoo's optimizers over stacked ``[T, ...]`` parameters share: the part of
+    ``torch.optim.Optimizer``'s interface the trainer uses, and the gradients of a step,
+    checked (a parameter without one is a bug in the caller's loss, named here)."""
+
+    def __init__(self, params: Sequence[Tensor]):
+        self.params = list(params)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    def _gradients(self) -> list[Tensor]:
+        """Every parameter's ``.grad``, in order; raises naming the first one without."""
+        for k, p in enumerate(self.params):
+            if p.grad is None:
+                raise RuntimeError(
+                    f"{type(self).__name__}: parameter {k} {tuple(p.shape)} has no gradient"
+                )
+        return [p.grad for p in self.params]
+
+
+class BlockAligned(StackedOptimizer):
     """A torch optimizer (``make(tensors)``: an element-wise one, e.g. fused Adam) over
     ``params`` with every element on its kernel's vector path.
 
@@ -52,7 +78,7 @@ class BlockAligned:
     """
 
     def __init__(self, params: Sequence[Tensor], make, defaults: dict):
-        self.params = list(params)
+        super().__init__(params)
         for k, p in enumerate(self.params):
             if not p.is_contiguous():
                 raise ValueError(
@@ -71,25 +97,14 @@ class BlockAligned:
         self._bodies = [f[:b] for f, b in zip(self._flat, self._body, strict=True) if b]
         self._optimizer = make([*self._bodies, self._tail_param])
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
-
     @torch.no_grad()
     def step(self) -> None:
         bodies = iter(self._bodies)
         tail_params, tail_grads = [], []
-        for k, (p, flat, body, tail) in enumerate(
-            zip(self.params, self._flat, self._body, self._tail, strict=True)
+        for p_grad, flat, body, tail in zip(
+            self._gradients(), self._flat, self._body, self._tail, strict=True
         ):
-            if p.grad is None:
-                raise RuntimeError(
-                    f"{type(self).__name__}: parameter {k} {tuple(p.shape)} has no gradient"
-                )
-            grad = p.grad.view(-1)  # [n]; raises if the gradient is not contiguous
+            grad = p_grad.view(-1)  # [n]; raises if the gradient is not contiguous
             if body:
                 next(bodies).grad = grad[:body]
             if tail:
@@ -169,6 +184,12 @@ TRIAL_OPTIMIZERS = {
 }
 
 
+# torch.optim.Adam's own defaults, read off its signature: the trial-slice step calls the
+# fused kernel directly and must run the Adam every other path runs
+_ADAM_DEFAULTS = inspect.signature(torch.optim.Adam.__init__).parameters
+ADAM_BETAS = _ADAM_DEFAULTS["betas"].default
+ADAM_EPS = _ADAM_DEFAULTS["eps"].default
+
 # the optimizers torch has a fused CPU kernel for (RMSprop has none)
 SLICE_STEP_KINDS = ("adam", "sgd_momentum")
 # A TrialSliceOptimizer step costs one kernel dispatch per trial (about 15 us), a
@@ -191,7 +212,7 @@ def _unit_step_optimizer(kind: str, tensors: Sequence[Tensor], device: torch.dev
     return cls(list(tensors), lr=1.0, **options, **({"fused": True} if fused else {}))
 
 
-class PerTrialOptimizer:
+class PerTrialOptimizer(StackedOptimizer):
     """torch's Adam, SGD with momentum or RMSprop over stacked ``[T, ...]`` parameters, each
     trial with its own learning rate and weight decay.
 
@@ -216,7 +237,7 @@ class PerTrialOptimizer:
         lr: Sequence[float],
         weight_decay: Sequence[float],
     ):
-        self.params = list(params)
+        super().__init__(params)
         first = self.params[0]
         self._scratch = [torch.zeros_like(p, requires_grad=False) for p in self.params]
 
@@ -233,27 +254,21 @@ class PerTrialOptimizer:
         )
         self.defaults = {"kind": kind, "per_trial": True}
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            p.grad = None
-
     @torch.no_grad()
     def step(self) -> None:
-        for k, (p, scratch) in enumerate(zip(self.params, self._scratch, strict=True)):
-            if p.grad is None:
-                shape = tuple(p.shape)
-                raise RuntimeError(f"PerTrialOptimizer: parameter {k} {shape} has no gradient")
+        grads = self._gradients()
+        for k, (p, grad, scratch) in enumerate(zip(self.params, grads, self._scratch, strict=True)):
             if self._decay is not None:
                 # L2: g + wd * p, the product in the scratch tensor (no temporary)
-                p.grad.add_(torch.mul(p, self._decay[k], out=scratch))
+                grad.add_(torch.mul(p, self._decay[k], out=scratch))
             scratch.zero_()
-            scratch.grad = p.grad
+            scratch.grad = grad
         self._unit.step()  # scratch = -u
         for p, scratch, rate in zip(self.params, self._scratch, self._lr, strict=True):
             p.add_(scratch.mul_(rate))  # [T, ...] + [T, ...] * [T, 1, ...]
 
 
-class TrialSliceOptimizer:
+class TrialSliceOptimizer(StackedOptimizer):
     """Adam or SGD with momentum over stacked ``[T, ...]`` parameters on the CPU, each trial
     stepped by torch's own fused kernel (the op ``torch.optim.Adam(fused=True)`` and
     ``torch.optim.SGD(fused=True)`` call) over views of its own slices, with its own learning
@@ -279,7 +294,7 @@ class TrialSliceOptimizer:
         if kind not in SLICE_STEP_KINDS:
             known = ", ".join(SLICE_STEP_KINDS)
             raise ValueError(f"TrialSliceOptimizer: {kind!r} has no fused kernel; give {known}")
-        self.params = list(params)
+        super().__init__(params)
         n_trials = self.params[0].shape[0]
         if len(lr) != n_trials or len(weight_decay) != n_trials:
             raise ValueError(
@@ -304,18 +319,9 @@ class TrialSliceOptimizer:
             self._first_step = True
         self.defaults = {"kind": kind, "per_trial": True, "trial_slices": True}
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            p.grad = None
-
     @torch.no_grad()
     def step(self) -> None:
-        grads = []
-        for k, p in enumerate(self.params):
-            if p.grad is None:
-                shape = tuple(p.shape)
-                raise RuntimeError(f"TrialSliceOptimizer: parameter {k} {shape} has no gradient")
-            grads.append(p.grad.unbind(0))  # T views [...]
+        grads = [g.unbind(0) for g in self._gradients()]  # per tensor, T views [...]
         if self.kind == "adam":
             self._adam_step(grads)
         else:
@@ -332,10 +338,10 @@ class TrialSliceOptimizer:
                 [],
                 self._steps,
                 lr=self._lr[t],
-                beta1=0.9,
-                beta2=0.999,
+                beta1=ADAM_BETAS[0],
+                beta2=ADAM_BETAS[1],
                 weight_decay=self._decay[t],
-                eps=1e-8,
+                eps=ADAM_EPS,
                 amsgrad=False,
                 maximize=False,
             )

@@ -146,15 +146,16 @@ def _result_rows(
 
 
 def reconstruct_shared(
-    rt: Runtime, arch: Mapping, arch_name: str, weights, settings, options
-) -> list[dict]:
-    """Rows of the shared representation of one architecture (all its trials at once)."""
+    rt: Runtime, arch: Mapping, arch_name: str, weights, acc_original: np.ndarray, settings,
+    options,
+) -> list[dict]:  # fmt: skip
+    """Rows of the shared representation of one architecture (all its trials at once;
+    ``acc_original [T]``: their accuracies, as the own fits evaluated them)."""
     params = _on_device(rt, weights)
     targets = fitting.prepare(rt.family_name, rt.family, arch, params, settings)
     fit = fit_shared(targets, settings, arch_name)
     with torch.no_grad():
         rebuilt = fitting.rebuild(targets, fitting.predict_rows(fit.predict, targets))
-    acc_original = rebuilt_accuracy(rt, params, arch, options)
     size = fit.parameters
     per_trial = size / targets.n_trials + settings.shared_latent
     common = {"kind": "shared", "ratio": np.nan, "ratio_actual": per_trial / targets.n_weights,
@@ -175,19 +176,24 @@ def reconstruct_zoo(zoo_path, groups: pd.DataFrame, rt: Runtime, settings) -> pd
         activation = a.hparams.get("activation")
         for value, index in _by_activation(finite, activation):
             options = {} if value in (None, "relu") else {"activation": value}
+            acc_original = np.full(len(index), np.nan)
             for part in chunks(len(index), settings.trials_per_chunk):
                 idx = index[part]
                 weights = read_final(zoo_path, a.arch_name, idx)
                 out = reconstruct_chunk(
                     rt, a.arch, weights, a.trials["seed"][idx], settings, options
                 )
+                acc_original[part] = _original_accuracies(out, len(part))
                 rows += _identify(out, a, idx)
                 log.info(
                     "%s %s: trials %d..%d fitted", zoo.experiment, a.arch_name, idx[0], idx[-1]
                 )
             if settings.shared_steps and len(index) >= 2:
+                # the shared fit needs all of the architecture's trials at once: read again
                 weights = read_final(zoo_path, a.arch_name, index)
-                out = reconstruct_shared(rt, a.arch, a.arch_name, weights, settings, options)
+                out = reconstruct_shared(
+                    rt, a.arch, a.arch_name, weights, acc_original, settings, options
+                )
                 rows += _identify(out, a, index)
                 log.info("%s %s: shared representation fitted", zoo.experiment, a.arch_name)
     if not rows:  # no trial with finite weights
@@ -199,6 +205,15 @@ def reconstruct_zoo(zoo_path, groups: pd.DataFrame, rt: Runtime, settings) -> pd
     group = groups.set_index(["arch", "trial_id"])["group"]
     table["group"] = group.reindex(pd.MultiIndex.from_frame(table[["arch", "trial_id"]])).to_numpy()
     return table.reindex(columns=list(COLUMNS))
+
+
+def _original_accuracies(rows: list[dict], n: int) -> np.ndarray:
+    """``[n]``: each trial's original accuracy, from its trial-level rows of a chunk."""
+    acc = np.full(n, np.nan)
+    for r in rows:
+        if r["layer"] == TRIAL_LEVEL:
+            acc[r["_k"]] = r["acc_original"]
+    return acc
 
 
 def _identify(rows: list[dict], a, index: np.ndarray) -> list[dict]:
