@@ -4,6 +4,7 @@ weights with known answers, tiny trained zoos, and claim 9 on planted zoos."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -188,8 +189,8 @@ def test_the_stage_table_and_true_weights_keep_the_recorded_accuracy(tiny_zoo, t
                                       a.metrics["test_acc"][:1, -1])  # fmt: skip
     settings = ReconstructSettings(ratios=(0.1, 0.5), claim_ratio=0.1, steps=5, shared_steps=5,
                                    trials_per_chunk=3, distill_steps=2)  # fmt: skip
-    table = reconstruct_zoo(path, groups, Runtime("dnn", DNN, data, torch.float32,
-                                                  torch.device("cpu")), settings)  # fmt: skip
+    rt = Runtime("dnn", DNN, data, torch.float32, torch.device("cpu"))
+    table = reconstruct_zoo(path, groups, rt, settings)
     assert list(table.columns) == list(COLUMNS)
     # per trial: 2 ratios + shared, each a network row and 3 layer rows
     assert len(table) == 8 * 3 * 4
@@ -212,6 +213,13 @@ def test_the_stage_table_and_true_weights_keep_the_recorded_accuracy(tiny_zoo, t
     features = trial_features(table)
     assert len(features) == 8
     assert {"rec_error_r0.1", "rec_error_r0.5", "rec_shared_error"} <= set(features.columns)
+    # the other distillation loss moves the same fits elsewhere; the weights' fit before
+    # it is the same
+    assert settings.distill_loss == "kl"
+    mse = reconstruct_zoo(path, groups, rt, replace(settings, distill_loss="mse", shared_steps=0))
+    own = table[table["kind"] == "own"].reset_index(drop=True)
+    pd.testing.assert_series_equal(mse["rel_error_fit"], own["rel_error_fit"])
+    assert (mse["rel_error"] != own["rel_error"]).all()
 
 
 def test_a_table_without_the_columns_is_refused_naming_the_file(tmp_path):
@@ -227,6 +235,29 @@ def test_settings_name_the_bad_key():
         ReconstructSettings.from_config({"ratios": [0.5], "claim_ratio": 0.1})
     with pytest.raises(ValueError, match="reconstruct.order"):
         ReconstructSettings.from_config({"order": "tsp"})
+    with pytest.raises(ValueError, match="reconstruct.distill_loss: one of"):
+        ReconstructSettings.from_config({"distill_loss": "ce"})
+
+
+def test_distillation_losses_have_their_known_values():
+    """Per trial: ``mse`` of the logits; ``kl`` of their softmax, which ignores a constant
+    added to a trial's logits and equals sum p (log p - log q) averaged over images."""
+    g = torch.Generator().manual_seed(0)
+    teacher = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)  # [T, b, classes]
+    student = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+    for kind in ("mse", "kl"):
+        assert torch.equal(
+            fit.distillation_loss(teacher, teacher, kind), torch.zeros(3, dtype=teacher.dtype)
+        )
+    shifted = teacher + torch.tensor([1.0, -2.0, 3.0], dtype=teacher.dtype).view(3, 1, 1)
+    torch.testing.assert_close(
+        fit.distillation_loss(shifted, teacher, "kl"), torch.zeros(3, dtype=teacher.dtype)
+    )
+    torch.testing.assert_close(fit.distillation_loss(shifted, teacher, "mse"),
+                               torch.tensor([1.0, 4.0, 9.0], dtype=teacher.dtype))  # fmt: skip
+    p, q = teacher.softmax(-1), student.softmax(-1)
+    expected = (p * (p.log() - q.log())).sum(-1).mean(-1)  # [T]
+    torch.testing.assert_close(fit.distillation_loss(student, teacher, "kl"), expected)
 
 
 def test_an_imported_experiment_is_not_reconstructed_and_naming_it_is_refused():

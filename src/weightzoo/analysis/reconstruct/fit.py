@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ...train.models import ModelFamily
@@ -209,8 +210,9 @@ def distill(
     forward_options: Mapping | None = None,
 ) -> None:
     """Choi et al.'s decoupled second phase: the predictors go on fitting the original
-    networks' logits (MSE) on training images, through the rebuilt networks. ``params``:
-    the original ``{name: [T, *shape]}``; each trial draws its own image batches."""
+    networks' outputs on training images, through the rebuilt networks
+    (:func:`distillation_loss`). ``params``: the original ``{name: [T, *shape]}``; each
+    trial draws its own image batches."""
     options = dict(forward_options or {})
     gens = generators(seeds, f"reconstruct/{settings.seed}/distill")
     optimizer = torch.optim.Adam(mlp.parameters(), lr=settings.distill_lr)
@@ -223,7 +225,23 @@ def distill(
             teacher = family.forward(dict(params), xb, arch, **options)  # [T, b, classes]
         rebuilt = {**params, **rebuild(targets, predict_rows(mlp, targets))}
         student = family.forward(rebuilt, xb, arch, **options)  # [T, b, classes]
-        loss = (student - teacher).square().mean(dim=(1, 2))  # [T]
+        loss = distillation_loss(student, teacher, settings.distill_loss)  # [T]
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
         optimizer.step()
+
+
+def distillation_loss(student: Tensor, teacher: Tensor, kind: str) -> Tensor:
+    """Per trial ``[T]``, from logits ``[T, b, classes]``: ``mse``, the mean squared
+    difference of the logits; ``kl``, the mean over images of KL(teacher || student) of
+    their softmax, which spends the predictor's capacity on the class probabilities and
+    leaves the logits' free offset and scale alone."""
+    if kind == "kl":
+        per_image = F.kl_div(
+            F.log_softmax(student, dim=-1),
+            F.log_softmax(teacher, dim=-1),
+            log_target=True,
+            reduction="none",
+        ).sum(dim=-1)  # [T, b]
+        return per_image.mean(dim=1)
+    return (student - teacher).square().mean(dim=(1, 2))

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 ORDERS = ("none", "norm")  # how hidden units are ordered before fitting (docs/reconstruct.md)
+DISTILL_LOSSES = ("mse", "kl")  # what the distillation phase fits (fit.distillation_loss)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class ReconstructSettings:
     distill_steps: int = 1000
     distill_lr: float = 0.001
     distill_batch: int = 256  # training images per trial and distillation step
+    # what the distillation fits: kl (the original's class probabilities: the KL divergence
+    # of the softmax outputs; kept more accuracy on every zoo measured) or mse (its logits)
+    distill_loss: str = "kl"
     shared_latent: int = 16  # per-trial latent code of the shared representation
     shared_ratio: float = 1.0  # its size: parameters / one network's represented weights
     shared_steps: int = 2000  # Adam steps of the shared fit (0: no shared representation)
@@ -71,6 +75,10 @@ class ReconstructSettings:
             raise ValueError(
                 f"reconstruct.trials_per_group: 0 (every trial) or a positive count, "
                 f"got {self.trials_per_group}"
+            )
+        if self.distill_loss not in DISTILL_LOSSES:
+            raise ValueError(
+                f"reconstruct.distill_loss: one of {DISTILL_LOSSES}, got {self.distill_loss!r}"
             )
         if self.order not in ORDERS:
             raise ValueError(f"reconstruct.order: one of {ORDERS}, got {self.order!r}")
