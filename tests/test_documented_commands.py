@@ -8,7 +8,9 @@ pyproject.toml (`weightzoo ...`), after an optional `time` or `VAR=value` prefix
 sentence that shows a *wrong* spelling must not start its code span with the program name
 (write `--cores 8 --resources gpu=1 all`, not `snakemake --cores 8 --resources gpu=1 all`).
 
-Each line is checked as cheaply as proves it would run, in one shared copy of the repo:
+Each line is checked as cheaply as proves it would run, in one shared copy of the repo,
+all lines at once on as many workers as the machine has cores (each check is a
+subprocess; the parametrized tests then report each line's own result):
 - snakemake lines: the line as written plus `-n` (a dry run plans the jobs without data:
   no dataset, GPU or cluster is needed, so the paper's config and `--profile slurm` lines
   run with their own configs, and no demo config is substituted);
@@ -30,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,6 +308,29 @@ def repo_copy(tmp_path_factory) -> Path:
     return copy_repo(tmp_path_factory.mktemp("documented") / "repo")
 
 
+def check_all(commands: list[Documented], root: Path, workers: int) -> dict[str, BaseException]:
+    """{where: the error} of the commands that would not run, checked ``workers`` at a
+    time (each check waits on its subprocess; the dry runs read the copy and write only
+    Snakemake's own bookkeeping, which concurrent dry runs share safely: a dry run's lock
+    only warns)."""
+
+    def outcome(command: Documented) -> BaseException | None:
+        try:
+            check(command, root)
+        except BaseException as e:  # noqa: BLE001 - reported by the command's own test
+            return e
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(outcome, commands))
+    return {c.where: e for c, e in zip(commands, results, strict=True) if e is not None}
+
+
+@pytest.fixture(scope="module")
+def documented_failures(repo_copy) -> dict[str, BaseException]:
+    return check_all(COMMANDS, repo_copy, workers=max(1, len(os.sched_getaffinity(0))))
+
+
 def test_the_collector_finds_the_quick_start_and_every_kind_of_command():
     texts = {(c.file, c.text) for c in COMMANDS}
     assert ("README.md", "make demo") in texts
@@ -315,8 +341,9 @@ def test_the_collector_finds_the_quick_start_and_every_kind_of_command():
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.where for c in COMMANDS])
-def test_documented_command_runs_as_written(command, repo_copy):
-    check(command, repo_copy)
+def test_documented_command_runs_as_written(command, documented_failures):
+    if command.where in documented_failures:
+        raise documented_failures[command.where]
 
 
 def test_the_readme_shows_the_snakemake_line_that_make_demo_runs(repo_copy):
