@@ -76,12 +76,10 @@ class ReconstructSettings:
                 f"reconstruct.trials_per_group: 0 (every trial) or a positive count, "
                 f"got {self.trials_per_group}"
             )
-        if self.distill_loss not in DISTILL_LOSSES:
-            raise ValueError(
-                f"reconstruct.distill_loss: one of {DISTILL_LOSSES}, got {self.distill_loss!r}"
-            )
-        if self.order not in ORDERS:
-            raise ValueError(f"reconstruct.order: one of {ORDERS}, got {self.order!r}")
+        for key, choices in (("distill_loss", DISTILL_LOSSES), ("order", ORDERS)):
+            value = getattr(self, key)
+            if value not in choices:
+                raise ValueError(f"reconstruct.{key}: one of {choices}, got {value!r}")
 
     def as_config(self) -> dict:
         """The block as plain YAML/JSON data (lists, not tuples)."""
